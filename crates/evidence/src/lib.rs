@@ -1,0 +1,16 @@
+//! The bottom crate of portcullis: the vocabulary every other crate shares,
+//! and the evidence formats.
+//!
+//! Gates, the model-file scanner and the CI auditor all speak in [`Finding`]s
+//! with a [`Severity`] and a [`Location`]; gates add a [`Verdict`] and a flat
+//! [`Metrics`] map. Evidence is bound to a model's exact bytes through the
+//! OpenSSF model-signing manifest digest, carried in in-toto statements inside
+//! DSSE envelopes. This crate knows nothing about machine learning and nothing
+//! about policy: it is the shared language and the cryptographic envelope.
+#![deny(missing_docs)]
+
+pub mod finding;
+pub mod outcome;
+
+pub use finding::{Confidence, Finding, Location, ParseLevelError, Severity};
+pub use outcome::{Metrics, Verdict};
