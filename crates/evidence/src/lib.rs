@@ -11,6 +11,8 @@
 
 pub mod finding;
 pub mod outcome;
+pub mod rule;
 
 pub use finding::{Confidence, Finding, Location, ParseLevelError, Severity};
 pub use outcome::{Metrics, Verdict};
+pub use rule::RuleInfo;
