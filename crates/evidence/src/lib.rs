@@ -10,9 +10,11 @@
 #![deny(missing_docs)]
 
 pub mod finding;
+pub mod hash;
 pub mod outcome;
 pub mod rule;
 
 pub use finding::{Confidence, Finding, Location, ParseLevelError, Severity};
+pub use hash::{ParseDigestError, Sha256Digest};
 pub use outcome::{Metrics, Verdict};
 pub use rule::RuleInfo;
