@@ -13,8 +13,12 @@ pub mod finding;
 pub mod hash;
 pub mod outcome;
 pub mod rule;
+pub mod spec;
+pub mod threshold;
 
 pub use finding::{Confidence, Finding, Location, ParseLevelError, Severity};
 pub use hash::{ParseDigestError, Sha256Digest};
 pub use outcome::{Metrics, Verdict};
 pub use rule::RuleInfo;
+pub use spec::GateSpec;
+pub use threshold::{Op, ParseThresholdError, Threshold};
