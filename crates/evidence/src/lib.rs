@@ -11,10 +11,15 @@
 
 pub mod finding;
 pub mod hash;
+pub mod manifest;
 pub mod outcome;
 pub mod rule;
 
 pub use finding::{Confidence, Finding, Location, ParseLevelError, Severity};
 pub use hash::{ParseDigestError, Sha256Digest};
+pub use manifest::{
+    digest_model, sha256_bytes, sha256_file, total_bytes, DigestOptions, Manifest, ManifestError,
+    ResourceDigest, Serialization, DEFAULT_SHARD_SIZE,
+};
 pub use outcome::{Metrics, Verdict};
 pub use rule::RuleInfo;
