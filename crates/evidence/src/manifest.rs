@@ -309,7 +309,8 @@ pub fn total_bytes(path: &Path, options: &DigestOptions) -> Result<u64, Manifest
 /// [`ManifestError`] naming the path: the model is missing, a symlink is
 /// refused, a file is unreadable or special, a name is not UTF-8, an ignore
 /// path or the shard size is invalid, or a file changed size while hashed.
-/// When several files fail, the first in manifest order is reported.
+/// Hashing stops at the first failure; of the failures seen, the first in
+/// manifest order is reported.
 pub fn digest_model(
     path: &Path,
     options: &DigestOptions,
@@ -350,8 +351,15 @@ pub fn digest_model(
             }
         }
     };
-    if work.len() > 1 && rayon::current_num_threads() > 1 {
-        rayon::broadcast(|_| run());
+    // One pulling task per pool thread. Spawned tasks (unlike a broadcast)
+    // need no particular thread, so a caller already inside the pool is safe.
+    let workers = rayon::current_num_threads().min(work.len());
+    if workers > 1 {
+        rayon::scope(|s| {
+            for _ in 0..workers {
+                s.spawn(|_| run());
+            }
+        });
     } else {
         run();
     }
