@@ -625,6 +625,18 @@ mod tests {
     }
 
     #[test]
+    fn model_name_is_the_last_component_or_the_resolved_directory_name() {
+        assert_eq!(model_name(Path::new("models/bert/")), "bert");
+        assert_eq!(model_name(Path::new("models/bert/.")), "bert");
+        assert_eq!(model_name(Path::new("weights.bin")), "weights.bin");
+        let cwd = std::env::current_dir().unwrap();
+        let cwd_name = cwd.file_name().unwrap().to_string_lossy().into_owned();
+        assert_eq!(model_name(Path::new(".")), cwd_name);
+        let parent = cwd.parent().unwrap().file_name().unwrap().to_string_lossy();
+        assert_eq!(model_name(Path::new("..")), parent);
+    }
+
+    #[test]
     fn files_manifest_json_has_no_shard_size() {
         let m = Manifest::from_resources("m".into(), Serialization::Files, Vec::new());
         let json = serde_json::to_value(&m).unwrap();
