@@ -302,7 +302,8 @@ pub fn total_bytes(path: &Path, options: &DigestOptions) -> Result<u64, Manifest
 /// [`ManifestError`] naming the path: the model is missing, a symlink is
 /// refused, a file is unreadable or special, a name is not UTF-8, an ignore
 /// path or the shard size is invalid, or a file changed size while hashed.
-/// When several files fail, the first in manifest order is reported.
+/// Hashing stops at the first failure; of the failures seen, the first in
+/// manifest order is reported.
 pub fn digest_model(
     path: &Path,
     options: &DigestOptions,
@@ -343,8 +344,15 @@ pub fn digest_model(
             }
         }
     };
-    if work.len() > 1 && rayon::current_num_threads() > 1 {
-        rayon::broadcast(|_| run());
+    // One pulling task per pool thread. Spawned tasks (unlike a broadcast)
+    // need no particular thread, so a caller already inside the pool is safe.
+    let workers = rayon::current_num_threads().min(work.len());
+    if workers > 1 {
+        rayon::scope(|s| {
+            for _ in 0..workers {
+                s.spawn(|_| run());
+            }
+        });
     } else {
         run();
     }
@@ -604,6 +612,18 @@ mod tests {
         bad["digest"] = serde_json::Value::String(sha256_bytes(b"x").to_hex());
         let err = serde_json::from_value::<Manifest>(bad).unwrap_err();
         assert!(err.to_string().contains("does not match"), "{err}");
+    }
+
+    #[test]
+    fn model_name_is_the_last_component_or_the_resolved_directory_name() {
+        assert_eq!(model_name(Path::new("models/bert/")), "bert");
+        assert_eq!(model_name(Path::new("models/bert/.")), "bert");
+        assert_eq!(model_name(Path::new("weights.bin")), "weights.bin");
+        let cwd = std::env::current_dir().unwrap();
+        let cwd_name = cwd.file_name().unwrap().to_string_lossy().into_owned();
+        assert_eq!(model_name(Path::new(".")), cwd_name);
+        let parent = cwd.parent().unwrap().file_name().unwrap().to_string_lossy();
+        assert_eq!(model_name(Path::new("..")), parent);
     }
 
     #[test]
