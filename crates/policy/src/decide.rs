@@ -144,7 +144,9 @@ pub fn decide(policy: &Policy, stage_name: &str, evidence: &Evidence, now: Syste
     for gate in &stage.gates {
         let status = gate_status(policy, stage, gate, evidence, now, &mut d.notes);
         if let Some(a) = status.result.as_ref().and_then(|r| r.author.clone()) {
-            authors.insert(a);
+            // Identities compare case-insensitively: CI actors and approver
+            // names are often spelled with different case.
+            authors.insert(a.trim().to_lowercase());
         }
         d.gates.push(status);
     }
@@ -245,7 +247,7 @@ pub fn decide(policy: &Policy, stage_name: &str, evidence: &Evidence, now: Syste
                 ));
                 continue;
             }
-            if rule.forbid_author && authors.contains(&a.signer) {
+            if rule.forbid_author && authors.contains(&a.signer.to_lowercase()) {
                 d.notes.push(format!(
                     "approval by '{}' (line {}) not counted: they authored this run, and the stage forbids self-approval",
                     a.signer, a.line
