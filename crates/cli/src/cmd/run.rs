@@ -126,11 +126,10 @@ pub fn run(args: Args) -> Result<Exit> {
             )
         })
         .collect();
-    let base_dir = args
-        .policy
-        .parent()
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("."));
+    let base_dir = match args.policy.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
     let bars = Bars::new();
     // Gates are independent: run them side by side.
     let outcomes = std::thread::scope(|s| {
