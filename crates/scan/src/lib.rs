@@ -279,3 +279,40 @@ fn walk_dir(dir: &Path, files: &mut Vec<PathBuf>, findings: &mut Vec<Finding>, d
 pub fn scan_bytes(name: &str, bytes: &[u8], options: &ScanOptions) -> (Vec<Format>, Vec<Finding>) {
     scanner::scan_in_memory(name, bytes, options)
 }
+
+/// Entry points for the fuzz targets in `crates/scan/fuzz`: each runs one
+/// parser on arbitrary bytes with default limits. Not part of the stable API.
+#[doc(hidden)]
+pub mod fuzzing {
+    use crate::scanner::FileScan;
+    use crate::ScanOptions;
+
+    fn with_scan(data: &[u8], f: impl FnOnce(&mut FileScan<'_>, &[u8])) -> usize {
+        let opts = ScanOptions::default();
+        let mut fs = FileScan::new("fuzz", &opts);
+        f(&mut fs, data);
+        fs.findings.len()
+    }
+
+    /// The pickle walker and policy, all streams.
+    pub fn pickle(data: &[u8]) -> usize {
+        with_scan(data, |fs, d| crate::pickle_scan::scan(fs, "", d, 0, 0))
+    }
+
+    /// The zip central-directory reader and member dispatch.
+    pub fn zip(data: &[u8]) -> usize {
+        with_scan(data, |fs, d| {
+            let _ = crate::archive::scan_zip(fs, "", d, 0);
+        })
+    }
+
+    /// The safetensors header validator.
+    pub fn safetensors(data: &[u8]) -> usize {
+        with_scan(data, |fs, d| crate::safetensors::scan(fs, "", d))
+    }
+
+    /// The GGUF header parser.
+    pub fn gguf(data: &[u8]) -> usize {
+        with_scan(data, |fs, d| crate::gguf::scan(fs, "", d))
+    }
+}

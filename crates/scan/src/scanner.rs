@@ -110,18 +110,8 @@ pub(crate) fn scan_in_memory(
 
 fn run(name: &str, bytes: &[u8], opts: &ScanOptions) -> (Vec<Format>, Vec<Finding>, Sha256Digest) {
     let digest = Sha256Digest(Sha256::digest(bytes).into());
-    let mut fs = FileScan {
-        file: name.to_string(),
-        opts,
-        sha256: Some(digest),
-        deadline: Instant::now() + opts.limits.deadline,
-        decompressed: 0,
-        members: 0,
-        pickle_ops: 0,
-        findings: Vec::new(),
-        timed_out: false,
-        seen: HashSet::new(),
-    };
+    let mut fs = FileScan::new(name, opts);
+    fs.sha256 = Some(digest);
     let formats = fs.scan_blob("", bytes, 0);
     (formats, fs.findings, digest)
 }
@@ -135,7 +125,23 @@ pub(crate) fn join(parent: &str, child: &str) -> String {
     }
 }
 
-impl FileScan<'_> {
+impl<'o> FileScan<'o> {
+    /// Fresh state for the file `name`; the deadline starts now.
+    pub fn new(name: &str, opts: &'o ScanOptions) -> Self {
+        FileScan {
+            file: name.to_string(),
+            opts,
+            sha256: None,
+            deadline: Instant::now() + opts.limits.deadline,
+            decompressed: 0,
+            members: 0,
+            pickle_ops: 0,
+            findings: Vec::new(),
+            timed_out: false,
+            seen: HashSet::new(),
+        }
+    }
+
     /// Records a finding at `member` (empty for the file itself).
     pub fn report(
         &mut self,
