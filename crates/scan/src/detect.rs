@@ -232,5 +232,12 @@ mod tests {
             vec![Format::Pickle]
         );
         assert!(detect(b"hello world, this is a readme").is_empty());
+        // Binary that merely starts like a protocol-2 pickle is not one.
+        assert!(detect(b"\x80\x02\x00\x00\x00\x00\x00\x00junk").is_empty());
+        // A pickle whose tail is broken is still a pickle: the prefix runs.
+        assert_eq!(
+            detect(b"\x80\x02cos\nsystem\n\xff\xfe"),
+            vec![Format::Pickle]
+        );
     }
 }

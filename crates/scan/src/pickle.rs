@@ -131,10 +131,10 @@ pub(crate) fn looks_like_pickle(data: &[u8]) -> bool {
         return false;
     };
     if first == 0x80 {
-        return matches!(data.get(1), Some(0..=5)) && data.len() > 2;
-    }
-    // Protocol 0/1 streams start with one of these opcodes in practice.
-    if !matches!(
+        if !matches!(data.get(1), Some(0..=5)) {
+            return false;
+        }
+    } else if !matches!(
         first,
         b'(' | b'c'
             | b']'
@@ -156,6 +156,7 @@ pub(crate) fn looks_like_pickle(data: &[u8]) -> bool {
             | b'G'
             | b'L'
     ) {
+        // Protocol 0/1 streams start with one of these opcodes in practice.
         return false;
     }
     let probe = &data[..data.len().min(4096)];
@@ -166,12 +167,19 @@ pub(crate) fn looks_like_pickle(data: &[u8]) -> bool {
         deadline: Instant::now() + std::time::Duration::from_secs(1),
     };
     let mut ops = 0u64;
-    let mut n = 0usize;
-    match walk(probe, 0, &cfg, &mut ops, &mut |_| n += 1) {
+    let mut imports = false;
+    let result = walk(probe, 0, &cfg, &mut ops, &mut |e| {
+        imports |= matches!(e, Event::Global { .. })
+    });
+    match result {
         Ok(_) => true,
         Err(WalkError::Limit { .. }) => ops >= 8,
-        Err(WalkError::Parse { offset, .. }) => {
-            offset >= probe.len() && probe.len() >= 64 && ops >= 8
+        // A stream cut by the probe window or by the end of a truncated file
+        // is still a pickle. So is one that imported a global or ran a few
+        // protocol-2+ opcodes before breaking: the unpickler acts on the
+        // prefix before it meets the broken tail.
+        Err(WalkError::Parse { msg, .. }) => {
+            imports || (msg.starts_with("truncated") && ops >= 3) || (first == 0x80 && ops > 3)
         }
         Err(WalkError::Timeout { .. }) => false,
     }
@@ -802,7 +810,10 @@ impl<'a> Walker<'a, '_> {
                 None
             }
         };
-        if let V::Tuple(t) = &args {
+        let judged_safe = class
+            .as_deref()
+            .is_some_and(|c| crate::policy::classify(c) == crate::policy::GlobalClass::Safe);
+        if let (false, V::Tuple(t)) = (judged_safe, &args) {
             for a in t.iter() {
                 if let V::Bytes(b) = a {
                     if b.len() >= 2 {
