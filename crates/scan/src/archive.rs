@@ -507,21 +507,29 @@ pub(crate) fn scan_compressed(
                     .saturating_mul(fs.opts.limits.max_compression_ratio)
                     .max(1 << 20),
             );
-            let mut w = CapWriter {
-                buf: Vec::new(),
-                cap,
-            };
-            let mut r = std::io::BufReader::new(data);
-            let res = if f == Format::Xz {
-                lzma_rs::xz_decompress(&mut r, &mut w)
-            } else {
-                lzma_rs::lzma_decompress(&mut r, &mut w)
-            };
-            fs.decompressed += w.buf.len() as u64;
-            match res {
-                Ok(()) => Some(w.buf),
-                Err(e) => {
-                    let capped = w.buf.len() as u64 + (1 << 16) > cap;
+            // lzma-rs 0.3 can overflow on corrupt xz index sizes (found by the
+            // mutation sweep); a decoder panic becomes a finding, not a crash.
+            let run = std::panic::catch_unwind(|| {
+                let mut w = CapWriter {
+                    buf: Vec::new(),
+                    cap,
+                };
+                let mut r = std::io::BufReader::new(data);
+                let res = if f == Format::Xz {
+                    lzma_rs::xz_decompress(&mut r, &mut w)
+                } else {
+                    lzma_rs::lzma_decompress(&mut r, &mut w)
+                };
+                (w.buf, res.map_err(|e| e.to_string()))
+            });
+            match run {
+                Ok((buf, Ok(()))) => {
+                    fs.decompressed += buf.len() as u64;
+                    Some(buf)
+                }
+                Ok((buf, Err(e))) => {
+                    fs.decompressed += buf.len() as u64;
+                    let capped = buf.len() as u64 + (1 << 16) > cap;
                     let rule = if capped {
                         "archive-bomb"
                     } else {
@@ -534,6 +542,17 @@ pub(crate) fn scan_compressed(
                         None,
                         None,
                         format!("{} stream: {e}", f.as_str()),
+                    );
+                    None
+                }
+                Err(_) => {
+                    fs.report(
+                        "zip-malformed",
+                        Severity::High,
+                        &sub,
+                        None,
+                        None,
+                        format!("{} stream is corrupt: the decoder failed", f.as_str()),
                     );
                     None
                 }
