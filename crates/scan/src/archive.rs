@@ -9,12 +9,47 @@
 //! Like Python's `zipfile`, it tolerates data prepended to the archive.
 //! Every member counts against the file's member and decompression budgets.
 
+use std::borrow::Cow;
 use std::io::{Read, Write};
 
 use portcullis_evidence::Severity;
 
 use crate::detect::Format;
 use crate::scanner::{join, FileScan};
+
+/// Where zip bytes come from: memory, or a file read on demand so that a
+/// multi-gigabyte checkpoint's tensor storages are never read at all.
+pub(crate) enum Src<'d> {
+    /// Bytes already in memory.
+    Mem(&'d [u8]),
+    /// A file of the given length, read with positioned reads.
+    File(&'d std::fs::File, usize),
+}
+
+impl<'d> Src<'d> {
+    fn len(&self) -> usize {
+        match self {
+            Src::Mem(d) => d.len(),
+            Src::File(_, n) => *n,
+        }
+    }
+
+    /// The bytes in `start..end`, or `None` when out of range or unreadable.
+    fn get(&self, start: usize, end: usize) -> Option<Cow<'d, [u8]>> {
+        if start > end || end > self.len() {
+            return None;
+        }
+        match self {
+            Src::Mem(d) => d.get(start..end).map(Cow::Borrowed),
+            Src::File(f, _) => {
+                use std::os::unix::fs::FileExt;
+                let mut buf = vec![0u8; end - start];
+                f.read_exact_at(&mut buf, start as u64).ok()?;
+                Some(Cow::Owned(buf))
+            }
+        }
+    }
+}
 
 /// The end-of-central-directory facts the reader needs.
 #[derive(Debug, Clone, Copy)]
@@ -48,44 +83,53 @@ fn u64le(d: &[u8], at: usize) -> Option<u64> {
 
 /// Finds and validates the end-of-central-directory record (zip64 aware).
 pub(crate) fn find_eocd(data: &[u8]) -> Option<Eocd> {
-    if data.len() < 22 {
+    find_eocd_in(&Src::Mem(data))
+}
+
+fn find_eocd_in(src: &Src<'_>) -> Option<Eocd> {
+    let len = src.len();
+    if len < 22 {
         return None;
     }
-    let lo = data.len().saturating_sub(22 + 65535);
-    let mut i = data.len() - 22;
+    let t0 = len.saturating_sub(22 + 65535);
+    let tail = src.get(t0, len)?;
+    let mut i = tail.len() - 22;
     loop {
-        if data.get(i..i + 4) == Some(b"PK\x05\x06") {
-            if let Some(e) = parse_eocd(data, i) {
+        if tail.get(i..i + 4) == Some(b"PK\x05\x06") {
+            if let Some(e) = parse_eocd(src, &tail, t0, i) {
                 return Some(e);
             }
         }
-        if i == lo {
+        if i == 0 {
             return None;
         }
         i -= 1;
     }
 }
 
-fn parse_eocd(data: &[u8], at: usize) -> Option<Eocd> {
-    let mut entries = u64::from(u16le(data, at + 10)?);
-    let mut cd_size = u64::from(u32le(data, at + 12)?);
-    let mut cd_offset = u64::from(u32le(data, at + 16)?);
+fn parse_eocd(src: &Src<'_>, tail: &[u8], t0: usize, i: usize) -> Option<Eocd> {
+    let mut entries = u64::from(u16le(tail, i + 10)?);
+    let mut cd_size = u64::from(u32le(tail, i + 12)?);
+    let mut cd_offset = u64::from(u32le(tail, i + 16)?);
+    let at = t0 + i;
     let mut record_at = at;
     // zip64 locator just before the EOCD.
-    if at >= 20 && data.get(at - 20..at - 16) == Some(b"PK\x06\x07") {
-        let z64 = usize::try_from(u64le(data, at - 20 + 8)?).ok()?;
-        if data.get(z64..z64 + 4) == Some(b"PK\x06\x06") {
-            entries = u64le(data, z64 + 32)?;
-            cd_size = u64le(data, z64 + 40)?;
-            cd_offset = u64le(data, z64 + 48)?;
-            record_at = z64;
+    if i >= 20 && tail.get(i - 20..i - 16) == Some(b"PK\x06\x07") {
+        let z64 = usize::try_from(u64le(tail, i - 20 + 8)?).ok()?;
+        if let Some(rec) = src.get(z64, z64.checked_add(56)?) {
+            if rec.get(..4) == Some(b"PK\x06\x06") {
+                entries = u64le(&rec, 32)?;
+                cd_size = u64le(&rec, 40)?;
+                cd_offset = u64le(&rec, 48)?;
+                record_at = z64;
+            }
         }
     }
     let cd_size = usize::try_from(cd_size).ok()?;
     let cd_offset = usize::try_from(cd_offset).ok()?;
     let cd_start = record_at.checked_sub(cd_size)?;
     let base = cd_start.checked_sub(cd_offset)?;
-    if entries > 0 && data.get(cd_start..cd_start + 4) != Some(b"PK\x01\x02") {
+    if entries > 0 && src.get(cd_start, cd_start + 4).as_deref() != Some(b"PK\x01\x02") {
         return None;
     }
     Some(Eocd {
@@ -107,10 +151,14 @@ pub(crate) struct Entry {
     pub local: usize,
 }
 
-fn read_cd(data: &[u8], e: &Eocd, max: usize) -> Result<Vec<Entry>, String> {
+fn read_cd(src: &Src<'_>, e: &Eocd, max: usize) -> Result<Vec<Entry>, String> {
+    let cd = src
+        .get(e.cd_start, e.cd_start + e.cd_size)
+        .ok_or_else(|| format!("central directory at byte {} cannot be read", e.cd_start))?;
+    let data: &[u8] = &cd;
     let mut out = Vec::new();
-    let mut p = e.cd_start;
-    let end = e.cd_start + e.cd_size;
+    let mut p = 0;
+    let end = e.cd_size;
     while p < end {
         if data.get(p..p + 4) != Some(b"PK\x01\x02") {
             break;
@@ -118,7 +166,8 @@ fn read_cd(data: &[u8], e: &Eocd, max: usize) -> Result<Vec<Entry>, String> {
         if out.len() >= max {
             return Err(format!("more than {max} members"));
         }
-        let bad = || format!("central directory entry at byte {p} is truncated");
+        let at = e.cd_start + p;
+        let bad = || format!("central directory entry at byte {at} is truncated");
         let flags = u16le(data, p + 8).ok_or_else(bad)?;
         let method = u16le(data, p + 10).ok_or_else(bad)?;
         let mut csize = u64::from(u32le(data, p + 20).ok_or_else(bad)?);
@@ -179,10 +228,10 @@ pub(crate) fn escapes(name: &str) -> bool {
 pub(crate) fn scan_zip(
     fs: &mut FileScan<'_>,
     member: &str,
-    data: &[u8],
+    src: &Src<'_>,
     depth: u32,
 ) -> Option<Format> {
-    let Some(eocd) = find_eocd(data) else {
+    let Some(eocd) = find_eocd_in(src) else {
         fs.report(
             "zip-malformed",
             Severity::High,
@@ -194,7 +243,7 @@ pub(crate) fn scan_zip(
         return None;
     };
     let remaining = fs.opts.limits.max_members.saturating_sub(fs.members);
-    let entries = match read_cd(data, &eocd, remaining) {
+    let entries = match read_cd(src, &eocd, remaining) {
         Ok(e) => e,
         Err(why) => {
             fs.report(
@@ -259,10 +308,11 @@ pub(crate) fn scan_zip(
                 format!("member path '{}' escapes the extraction directory", e.name),
             );
         }
-        let Some(body) = member_body(fs, &sub, data, e) else {
+        let Some(start) = check_local(fs, &sub, src, e) else {
             continue;
         };
-        // PyTorch storages are raw tensor bytes that torch never unpickles.
+        // PyTorch storages are raw tensor bytes that torch never unpickles:
+        // their local headers are checked, their bytes are not read.
         let raw_storage = is_torch
             && torch_prefix
                 .iter()
@@ -270,6 +320,22 @@ pub(crate) fn scan_zip(
         if raw_storage || e.name.ends_with('/') {
             continue;
         }
+        let len = usize::try_from(e.csize).unwrap_or(usize::MAX);
+        let Some(body) = start.checked_add(len).and_then(|end| src.get(start, end)) else {
+            fs.report(
+                "zip-malformed",
+                Severity::High,
+                &sub,
+                Some(e.local as u64),
+                None,
+                format!(
+                    "member data of {} bytes runs past the end of the archive",
+                    e.csize
+                ),
+            );
+            continue;
+        };
+        let body: &[u8] = &body;
         match e.method {
             0 => {
                 fs.scan_blob(&sub, body, depth + 1);
@@ -301,16 +367,13 @@ pub(crate) fn scan_zip(
     }
 }
 
-/// The member's stored bytes, after checking its local header against the
-/// central directory.
-fn member_body<'d>(
-    fs: &mut FileScan<'_>,
-    sub: &str,
-    data: &'d [u8],
-    e: &Entry,
-) -> Option<&'d [u8]> {
+/// Checks the member's local header against the central directory and
+/// returns where its data starts.
+fn check_local(fs: &mut FileScan<'_>, sub: &str, src: &Src<'_>, e: &Entry) -> Option<usize> {
     let at = e.local;
-    if data.get(at..at + 4) != Some(b"PK\x03\x04") {
+    let head = src.get(at, at.checked_add(30)?);
+    let data: &[u8] = head.as_deref().unwrap_or(&[]);
+    if data.get(..4) != Some(b"PK\x03\x04") {
         fs.report(
             "zip-malformed",
             Severity::High,
@@ -321,15 +384,14 @@ fn member_body<'d>(
         );
         return None;
     }
-    let lflags = u16le(data, at + 6)?;
-    let lmethod = u16le(data, at + 8)?;
-    let lcsize = u32le(data, at + 18)?;
-    let lusize = u32le(data, at + 22)?;
-    let nlen = usize::from(u16le(data, at + 26)?);
-    let xlen = usize::from(u16le(data, at + 28)?);
-    let lname = data
-        .get(at + 30..at + 30 + nlen)
-        .map(String::from_utf8_lossy);
+    let lflags = u16le(data, 6)?;
+    let lmethod = u16le(data, 8)?;
+    let lcsize = u32le(data, 18)?;
+    let lusize = u32le(data, 22)?;
+    let nlen = usize::from(u16le(data, 26)?);
+    let xlen = usize::from(u16le(data, 28)?);
+    let lname_bytes = src.get(at + 30, at + 30 + nlen);
+    let lname = lname_bytes.as_deref().map(String::from_utf8_lossy);
     let mut diffs = Vec::new();
     if lname.as_deref() != Some(e.name.as_str()) {
         diffs.push(format!("name '{}'", lname.unwrap_or_default()));
@@ -364,22 +426,7 @@ fn member_body<'d>(
             ),
         );
     }
-    let start = at + 30 + nlen + xlen;
-    let len = usize::try_from(e.csize).ok()?;
-    match start.checked_add(len).and_then(|end| data.get(start..end)) {
-        Some(b) => Some(b),
-        None => {
-            fs.report(
-                "zip-malformed",
-                Severity::High,
-                sub,
-                Some(at as u64),
-                None,
-                format!("member data of {len} bytes runs past the end of the archive"),
-            );
-            None
-        }
-    }
+    Some(at + 30 + nlen + xlen)
 }
 
 /// Budget left for decompression in this file.

@@ -302,7 +302,7 @@ pub mod fuzzing {
     /// The zip central-directory reader and member dispatch.
     pub fn zip(data: &[u8]) -> usize {
         with_scan(data, |fs, d| {
-            let _ = crate::archive::scan_zip(fs, "", d, 0);
+            let _ = crate::archive::scan_zip(fs, "", &crate::archive::Src::Mem(d), 0);
         })
     }
 

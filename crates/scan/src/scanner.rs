@@ -76,7 +76,18 @@ pub(crate) fn scan_file(path: &Path, opts: &ScanOptions) -> (ScannedFile, Vec<Fi
         );
         return (file, vec![f]);
     }
-    let mut bytes = Vec::new();
+    if meta.len() >= LAZY_ZIP_BYTES {
+        if let Some(result) = scan_large_zip(path, &name, meta.len(), opts) {
+            let (formats, findings, digest) = match result {
+                Ok(r) => r,
+                Err(e) => return (file, vec![unreadable(&name, &e.to_string())]),
+            };
+            file.formats = formats;
+            file.sha256 = Some(digest);
+            return (file, findings);
+        }
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
     let read = std::fs::File::open(path)
         .and_then(|f| f.take(limit.saturating_add(1)).read_to_end(&mut bytes));
     if let Err(e) = read {
@@ -96,6 +107,54 @@ pub(crate) fn scan_file(path: &Path, opts: &ScanOptions) -> (ScannedFile, Vec<Fi
     file.formats = formats;
     file.sha256 = Some(digest);
     (file, findings)
+}
+
+/// Zips at least this large are read on demand instead of into memory.
+const LAZY_ZIP_BYTES: u64 = 64 << 20;
+
+type Scanned = (Vec<Format>, Vec<Finding>, Sha256Digest);
+
+/// Large zips (multi-gigabyte checkpoints) are hashed in a streaming pass and
+/// then read member by member, skipping tensor storages, so the scan costs
+/// one sequential read instead of a whole-file allocation. `None` when the
+/// file is not a zip at offset 0.
+fn scan_large_zip(
+    path: &Path,
+    name: &str,
+    len: u64,
+    opts: &ScanOptions,
+) -> Option<std::io::Result<Scanned>> {
+    use std::os::unix::fs::FileExt;
+    let file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) => return Some(Err(e)),
+    };
+    let mut magic = [0u8; 4];
+    if file.read_exact_at(&mut magic, 0).is_err() || &magic != b"PK\x03\x04" {
+        return None;
+    }
+    Some((|| {
+        let mut hasher = Sha256::new();
+        let mut buf = vec![0u8; 1 << 20];
+        let mut reader = &file;
+        loop {
+            let n = reader.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(buf.get(..n).unwrap_or(&[]));
+        }
+        let digest = Sha256Digest(hasher.finalize().into());
+        let mut fs = FileScan::new(name, opts);
+        fs.sha256 = Some(digest);
+        let len = usize::try_from(len)
+            .map_err(|_| std::io::Error::other("file too large for this platform"))?;
+        let mut formats = vec![Format::Zip];
+        if let Some(sub) = archive::scan_zip(&mut fs, "", &archive::Src::File(&file, len), 0) {
+            formats.push(sub);
+        }
+        Ok((formats, fs.findings, digest))
+    })())
 }
 
 /// Scans bytes in memory.
@@ -251,7 +310,9 @@ impl<'o> FileScan<'o> {
             match f {
                 Format::Pickle => pickle_scan::scan(self, member, data, 0, depth),
                 Format::Zip => {
-                    if let Some(sub) = archive::scan_zip(self, member, data, depth) {
+                    if let Some(sub) =
+                        archive::scan_zip(self, member, &archive::Src::Mem(data), depth)
+                    {
                         out.push(sub);
                     }
                 }

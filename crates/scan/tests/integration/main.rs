@@ -253,3 +253,70 @@ fn sha256(b: &[u8]) -> [u8; 32] {
     use sha2::Digest;
     sha2::Sha256::digest(b).into()
 }
+
+/// A stored (uncompressed) zip written by hand; CRCs are left zero, which
+/// PyTorch-style lenient readers ignore.
+fn stored_zip(members: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut cd = Vec::new();
+    for (name, data) in members {
+        let off = out.len() as u32;
+        let n = name.len() as u16;
+        let size = data.len() as u32;
+        out.extend_from_slice(
+            b"PK\x03\x04\x14\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00",
+        );
+        out.extend_from_slice(&size.to_le_bytes());
+        out.extend_from_slice(&size.to_le_bytes());
+        out.extend_from_slice(&n.to_le_bytes());
+        out.extend_from_slice(&0u16.to_le_bytes());
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(data);
+        cd.extend_from_slice(
+            b"PK\x01\x02\x14\x00\x14\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00",
+        );
+        cd.extend_from_slice(&size.to_le_bytes());
+        cd.extend_from_slice(&size.to_le_bytes());
+        cd.extend_from_slice(&n.to_le_bytes());
+        cd.extend_from_slice(&[0u8; 12]);
+        cd.extend_from_slice(&off.to_le_bytes());
+        cd.extend_from_slice(name.as_bytes());
+    }
+    let cd_off = out.len() as u32;
+    let count = members.len() as u16;
+    out.extend_from_slice(&cd);
+    out.extend_from_slice(b"PK\x05\x06\x00\x00\x00\x00");
+    out.extend_from_slice(&count.to_le_bytes());
+    out.extend_from_slice(&count.to_le_bytes());
+    out.extend_from_slice(&(cd.len() as u32).to_le_bytes());
+    out.extend_from_slice(&cd_off.to_le_bytes());
+    out.extend_from_slice(&0u16.to_le_bytes());
+    out
+}
+
+#[test]
+fn large_zip_read_on_demand_matches_the_in_memory_scan() {
+    let payload = std::fs::read(fixtures().join("pickle-code-exec/os_system.pkl")).unwrap();
+    let storage = vec![0u8; 80 << 20];
+    let bytes = stored_zip(&[
+        ("archive/data.pkl", &payload),
+        ("archive/data/0", &storage),
+        ("archive/version", b"3\n"),
+        ("../slip", b"x"),
+    ]);
+    let path =
+        std::env::temp_dir().join(format!("portcullis-scan-large-{}.pt", std::process::id()));
+    std::fs::write(&path, &bytes).unwrap();
+    let report = scan_paths(std::slice::from_ref(&path), &ScanOptions::default()).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    let name = path.display().to_string();
+    let (formats, in_memory) = scan_bytes(&name, &bytes, &ScanOptions::default());
+    assert_eq!(report.findings, in_memory);
+    assert_eq!(report.files[0].formats, formats);
+    assert_eq!(report.files[0].sha256, Some(Sha256Digest(sha256(&bytes))));
+    assert!(report.findings.iter().any(|f| f.rule == "pickle-code-exec"));
+    assert!(report
+        .findings
+        .iter()
+        .any(|f| f.rule == "zip-path-traversal"));
+}
