@@ -297,19 +297,21 @@ fn audit_one(
         system = Some(System::Jenkins);
         match jenkins::parse(&name, &src) {
             Ok(p) => pipelines.push(p),
-            Err(jenkins::JenkinsError::NotDeclarative(why)) => {
-                status = FileStatus::NotAnalysable(why.clone());
+            Err(jenkins::JenkinsError::NotDeclarative { line, col, reason }) => {
+                status = FileStatus::NotAnalysable(reason.clone());
                 let f = rules::finding(
                     &rules::PIPELINE_NOT_ANALYSABLE,
-                    format!("Jenkinsfile is not analysable: {why}; its gates cannot be checked"),
+                    format!("Jenkinsfile is not analysable: {reason}; its gates cannot be checked"),
                 )
                 .at(portcullis_evidence::Location::file(&name)
-                    .line_col(1, 1)
-                    .label("file"));
+                    .line_col(line, col)
+                    .label("not analysable"));
+                let mut findings = vec![f];
+                apply_filters(&mut findings, &name, &lines, options);
                 return Some(FileResult {
                     file: mk(system, status),
-                    findings: vec![f],
-                    source: Some(src.clone()),
+                    source: (!findings.is_empty()).then(|| src.clone()),
+                    findings,
                 });
             }
             Err(e) => {
@@ -396,7 +398,12 @@ fn inline_ignored(line: &str, rule: &str) -> bool {
 
 fn apply_filters(findings: &mut Vec<Finding>, file: &str, lines: &[&str], options: &AuditOptions) {
     findings.retain(|f| {
-        let line = f.location.as_ref().and_then(|l| l.line).unwrap_or(0) as usize;
+        let same_file = f.location.as_ref().and_then(|l| l.file.as_deref()) == Some(file);
+        let line = if same_file {
+            f.location.as_ref().and_then(|l| l.line).unwrap_or(0) as usize
+        } else {
+            0
+        };
         let here = line.checked_sub(1).and_then(|i| lines.get(i));
         let above = line.checked_sub(2).and_then(|i| lines.get(i));
         let inline = here.is_some_and(|l| inline_ignored(l, &f.rule))

@@ -94,6 +94,20 @@ const fn p(
 use Confidence::{High, Low, Medium};
 use Kind::{Deploy, Gate};
 
+/// Actions that move files or set up tools; a step using one is never a
+/// gate or a deploy because of its name ("Upload eval report").
+const UTILITY_ACTIONS: &[&str] = &[
+    "upload-artifact",
+    "download-artifact",
+    "actions/cache",
+    "checkout",
+    "setup-",
+    "github-script",
+    "slack",
+    "publishtestresults",
+    "publishbuildartifacts",
+];
+
 /// Rows matched against script lines and action references.
 pub const PATTERNS: &[Pattern] = &[
     // --- deploy / publish ---
@@ -476,7 +490,11 @@ pub fn classify_step(step: &Step) -> Option<Hit> {
             });
         }
     }
-    if out.is_none() {
+    let utility = step.uses.as_ref().is_some_and(|u| {
+        let l = u.value.to_ascii_lowercase();
+        UTILITY_ACTIONS.iter().any(|a| l.contains(a))
+    });
+    if out.is_none() && !utility {
         if let Some(name) = &step.name {
             if let Some(kind) = classify_name(name) {
                 out = Some(Hit {

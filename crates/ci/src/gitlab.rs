@@ -193,7 +193,8 @@ fn parse_job(id: &Node, node: &Node, file: Option<String>) -> (Job, String) {
     let allow_false = allow.is_some_and(Node::is_false);
     if let Some(a) = allow {
         if a.is_true() || a.as_map().is_some() {
-            job.allow_failure = Some(Marker::new("allow_failure: true", a.pos));
+            let at = node.key_node("allow_failure").map_or(a.pos, |k| k.pos);
+            job.allow_failure = Some(Marker::new("allow_failure: true", at));
         }
     }
     if let Some(when) = node.get("when") {

@@ -23,8 +23,15 @@ const MAX_BYTES: usize = 4 * 1024 * 1024;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum JenkinsError {
     /// Not a declarative pipeline (scripted, or no `pipeline { }`).
-    #[error("not a declarative pipeline: {0}")]
-    NotDeclarative(String),
+    #[error("not a declarative pipeline at {line}:{col}: {reason}")]
+    NotDeclarative {
+        /// 1-based line of the first statement.
+        line: u32,
+        /// 1-based column of the first statement.
+        col: u32,
+        /// Why.
+        reason: String,
+    },
     /// The text could not be tokenized or exceeds a limit.
     #[error("invalid Jenkinsfile at {line}:{col}: {message}")]
     Syntax {
@@ -487,7 +494,12 @@ pub fn parse(file: &str, src: &str) -> Result<Pipeline, JenkinsError> {
         } else {
             "no top-level `pipeline { }` block"
         };
-        return Err(JenkinsError::NotDeclarative(why.into()));
+        let at = top.first().map_or(Pos::new(1, 1), |b| b.pos);
+        return Err(JenkinsError::NotDeclarative {
+            line: at.line,
+            col: at.col,
+            reason: why.into(),
+        });
     };
     let mut pipeline = Pipeline::new(file, System::Jenkins);
     if let Some(params) = pipe.child("parameters") {
@@ -508,9 +520,11 @@ pub fn parse(file: &str, src: &str) -> Result<Pipeline, JenkinsError> {
             cur = builder.stage(s, &cur, 0);
         }
     } else {
-        return Err(JenkinsError::NotDeclarative(
-            "`pipeline { }` has no `stages { }`".into(),
-        ));
+        return Err(JenkinsError::NotDeclarative {
+            line: pipe.pos.line,
+            col: pipe.pos.col,
+            reason: "`pipeline { }` has no `stages { }`".into(),
+        });
     }
     if let Some(post) = pipe.child("post") {
         let mut job = Job {
@@ -568,7 +582,7 @@ mod tests {
     #[test]
     fn scripted_pipelines_are_not_analysable() {
         let err = parse("Jenkinsfile", "node {\n  stage('x') { sh 'make' }\n}\n").unwrap_err();
-        assert!(matches!(err, JenkinsError::NotDeclarative(_)), "{err}");
+        assert!(matches!(err, JenkinsError::NotDeclarative { .. }), "{err}");
     }
 
     #[test]

@@ -158,7 +158,10 @@ fn argo(file: &str, doc: &Node) -> Option<Pipeline> {
             if let Some(dep) = t.get("depends") {
                 let expr = dep.as_str().unwrap_or_default();
                 for (to, fail) in depends_atoms(expr) {
-                    if edges.iter().any(|e| e.to == to) {
+                    if let Some(e) = edges.iter_mut().find(|e| e.to == to) {
+                        if fail && e.on_failure.is_none() {
+                            e.on_failure = Some(Marker::new(format!("depends: {expr}"), dep.pos));
+                        }
                         continue;
                     }
                     edges.push(Edge {
@@ -257,7 +260,8 @@ fn argo(file: &str, doc: &Node) -> Option<Pipeline> {
             if c.get("failed").is_some_and(Node::is_true)
                 || c.get("error").is_some_and(Node::is_true)
             {
-                job.allow_failure = Some(Marker::new("continueOn", c.pos));
+                let at = t.key_node("continueOn").map_or(c.pos, |k| k.pos);
+                job.allow_failure = Some(Marker::new("continueOn", at));
             }
         }
         p.jobs.push(job);

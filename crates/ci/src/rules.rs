@@ -399,7 +399,10 @@ fn restricts(cond: &str) -> bool {
         "on_success",
         "always",
     ];
-    !status_only.contains(&c.as_str()) && !c.is_empty()
+    !status_only.contains(&c.as_str())
+        && !c.is_empty()
+        && !crate::github::runs_on_failure(&c)
+        && !crate::azure::runs_on_failure(&c)
 }
 
 fn conditions_of(job: &Job, step: Option<&Step>) -> Vec<Text> {
@@ -766,7 +769,29 @@ pub fn check(p: &Pipeline, lines: &[&str]) -> Vec<Finding> {
                     .related(f.step_loc(j, s, "gate")),
                 );
             }
-            if let Some(run) = &step.run {
+            // GitLab script lines share one shell: an earlier `set +e`
+            // disables failure for the gate line too.
+            let earlier_set_e = (p.system == System::GitlabCi)
+                .then(|| {
+                    job.steps.iter().take(s).find_map(|st| {
+                        let r = st.run.as_ref()?;
+                        r.value.find("set +e").map(|off| (r, off))
+                    })
+                })
+                .flatten();
+            if let Some((r, off)) = earlier_set_e {
+                out.push(
+                    finding(
+                        &GATE_RESULT_SWALLOWED,
+                        format!(
+                            "gate step {} runs after `set +e`, so its failure does not fail the job",
+                            f.step_desc(j, s)
+                        ),
+                    )
+                    .at(loc(f.file(j), r.pos_at(off, lines), "swallowed status"))
+                    .related(f.step_loc(j, s, "gate")),
+                );
+            } else if let Some(run) = &step.run {
                 if let Some((off, pat)) = swallowed(&run.value, sf) {
                     out.push(
                         finding(
