@@ -14,6 +14,7 @@ pub mod params;
 pub mod registry;
 pub mod require;
 pub mod run;
+pub mod scan;
 
 pub use gate::{
     CheckResult, DataSource, Evaluation, Gate, GateContext, GateError, GateOutcome, InputRecord, ModelRef,

@@ -7,6 +7,7 @@ use portcullis_evidence::GateSpec;
 
 use crate::command::CommandGate;
 use crate::gate::{Gate, GateError};
+use crate::scan::ScanGate;
 
 /// Builds a gate from its parameters.
 pub type BuildFn = fn(&serde_json::Map<String, serde_json::Value>) -> Result<Box<dyn Gate>, GateError>;
@@ -32,11 +33,22 @@ fn build_command(p: &serde_json::Map<String, serde_json::Value>) -> Result<Box<d
     Ok(Box::new(CommandGate::from_params(p)?))
 }
 
-static KINDS: &[GateKind] = &[GateKind {
-    id: "command",
-    summary: "an external tool (garak, promptfoo, an in-house script) passes: exit 0 and report metrics within thresholds",
-    build: build_command,
-}];
+fn build_scan(p: &serde_json::Map<String, serde_json::Value>) -> Result<Box<dyn Gate>, GateError> {
+    Ok(Box::new(ScanGate::from_params(p)?))
+}
+
+static KINDS: &[GateKind] = &[
+    GateKind {
+        id: "command",
+        summary: "an external tool (garak, promptfoo, an in-house script) passes: exit 0 and report metrics within thresholds",
+        build: build_command,
+    },
+    GateKind {
+        id: "scan",
+        summary: "the model files hold no code-execution or exfiltration payload (pickle, zip, Keras, SavedModel, ONNX, GGUF, safetensors)",
+        build: build_scan,
+    },
+];
 
 /// Every registered gate kind, in registry order.
 pub fn kinds() -> &'static [GateKind] {
