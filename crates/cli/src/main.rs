@@ -45,6 +45,8 @@ enum Command {
     Digest(cmd::digest::Args),
     /// Generate an ed25519 key pair (NAME.key, mode 0600, and NAME.pub).
     Keygen(cmd::keygen::Args),
+    /// Write a signed data manifest (path → sha256) for the provenance gate.
+    Manifest(cmd::manifest::Args),
     /// Write a commented starter policy.
     Init(cmd::init::Args),
     /// Print the policy's JSON Schema (for editors).
@@ -63,6 +65,7 @@ fn main() -> ExitCode {
         Command::Eval(a) => cmd::eval::run(a),
         Command::Digest(a) => cmd::digest::run(a),
         Command::Keygen(a) => cmd::keygen::run(a),
+        Command::Manifest(a) => cmd::manifest::run(a),
         Command::Init(a) => cmd::init::run(a),
         Command::Schema => cmd::init::schema(),
     };

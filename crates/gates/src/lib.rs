@@ -11,6 +11,7 @@
 pub mod command;
 pub mod gate;
 pub mod params;
+pub mod provenance;
 pub mod registry;
 pub mod require;
 pub mod run;

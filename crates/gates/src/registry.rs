@@ -7,6 +7,7 @@ use portcullis_evidence::GateSpec;
 
 use crate::command::CommandGate;
 use crate::gate::{Gate, GateError};
+use crate::provenance::ProvenanceGate;
 use crate::scan::ScanGate;
 
 /// Builds a gate from its parameters.
@@ -37,6 +38,10 @@ fn build_scan(p: &serde_json::Map<String, serde_json::Value>) -> Result<Box<dyn 
     Ok(Box::new(ScanGate::from_params(p)?))
 }
 
+fn build_provenance(p: &serde_json::Map<String, serde_json::Value>) -> Result<Box<dyn Gate>, GateError> {
+    Ok(Box::new(ProvenanceGate::from_params(p)?))
+}
+
 static KINDS: &[GateKind] = &[
     GateKind {
         id: "command",
@@ -47,6 +52,11 @@ static KINDS: &[GateKind] = &[
         id: "scan",
         summary: "the model files hold no code-execution or exfiltration payload (pickle, zip, Keras, SavedModel, ONNX, GGUF, safetensors)",
         build: build_scan,
+    },
+    GateKind {
+        id: "provenance",
+        summary: "the model, its training data and its base model are the attested, allowed bytes (model-signing bundles, signed data manifests, base-model allowlist)",
+        build: build_provenance,
     },
 ];
 

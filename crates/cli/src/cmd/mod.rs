@@ -6,5 +6,6 @@ pub mod digest;
 pub mod eval;
 pub mod init;
 pub mod keygen;
+pub mod manifest;
 pub mod run;
 pub mod show;

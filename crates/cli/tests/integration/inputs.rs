@@ -258,3 +258,19 @@ fn eval_runs_one_gate_and_maps_verdicts_to_exit_codes() {
     let a = q.cmd(&["eval", "telepathy"]).assert().code(2);
     assert!(stderr(&a).contains("unknown gate kind"), "{}", stderr(&a));
 }
+
+#[test]
+fn a_signed_data_manifest_feeds_the_provenance_gate() {
+    let q = Quickstart::new();
+    std::fs::create_dir(q.path("data")).unwrap();
+    std::fs::write(q.path("data/train.csv"), "x,y\n1,0\n").unwrap();
+    q.cmd(&["manifest", "data", "--key", "keys/demo-alice.key"]).assert().success();
+    let eval = [
+        "eval", "provenance", "--model", "model", "--set", "data_manifest=data/data.manifest.intoto.json", "--set",
+        "keys=keys/demo-alice.pub",
+    ];
+    q.cmd(&eval).assert().code(0);
+    std::fs::write(q.path("data/train.csv"), "x,y\n1,1\n").unwrap();
+    let a = q.cmd(&eval).assert().code(1);
+    assert!(stdout(&a).contains("dataset train.csv changed"), "{}", stdout(&a));
+}

@@ -2,5 +2,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "test helpers")]
 
 mod command;
+mod provenance;
 mod scan;
 mod support;
