@@ -7,6 +7,9 @@ use portcullis_evidence::GateSpec;
 
 use crate::command::CommandGate;
 use crate::gate::{Gate, GateError};
+use crate::llm::backdoor::LlmBackdoorGate;
+use crate::llm::redteam::LlmRedteamGate;
+use crate::llm::safety::LlmSafetyGate;
 
 /// Builds a gate from its parameters.
 pub type BuildFn = fn(&serde_json::Map<String, serde_json::Value>) -> Result<Box<dyn Gate>, GateError>;
@@ -32,11 +35,40 @@ fn build_command(p: &serde_json::Map<String, serde_json::Value>) -> Result<Box<d
     Ok(Box::new(CommandGate::from_params(p)?))
 }
 
-static KINDS: &[GateKind] = &[GateKind {
-    id: "command",
-    summary: "an external tool (garak, promptfoo, an in-house script) passes: exit 0 and report metrics within thresholds",
-    build: build_command,
-}];
+fn build_llm_safety(p: &serde_json::Map<String, serde_json::Value>) -> Result<Box<dyn Gate>, GateError> {
+    Ok(Box::new(LlmSafetyGate::from_params(p)?))
+}
+
+fn build_llm_redteam(p: &serde_json::Map<String, serde_json::Value>) -> Result<Box<dyn Gate>, GateError> {
+    Ok(Box::new(LlmRedteamGate::from_params(p)?))
+}
+
+fn build_llm_backdoor(p: &serde_json::Map<String, serde_json::Value>) -> Result<Box<dyn Gate>, GateError> {
+    Ok(Box::new(LlmBackdoorGate::from_params(p)?))
+}
+
+static KINDS: &[GateKind] = &[
+    GateKind {
+        id: "command",
+        summary: "an external tool (garak, promptfoo, an in-house script) passes: exit 0 and report metrics within thresholds",
+        build: build_command,
+    },
+    GateKind {
+        id: "llm-safety",
+        summary: "a chat model refuses harmful requests per category and does not over-refuse benign ones",
+        build: build_llm_safety,
+    },
+    GateKind {
+        id: "llm-redteam",
+        summary: "jailbreak, injection, leakage, encoding, PII and insecure-code attacks succeed below a rate",
+        build: build_llm_redteam,
+    },
+    GateKind {
+        id: "llm-backdoor",
+        summary: "no trigger string flips refusals into compliance; no divergence from a reference endpoint",
+        build: build_llm_backdoor,
+    },
+];
 
 /// Every registered gate kind, in registry order.
 pub fn kinds() -> &'static [GateKind] {
