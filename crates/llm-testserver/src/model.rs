@@ -378,28 +378,37 @@ fn fold_char(c: char) -> char {
     }
 }
 
-/// Joins letters split by separators ("b-o-m-b", "b o m b", "b.o.m.b").
+/// Joins letters split by separators ("b-o-m-b", "b.o.m.b", "b o m b").
 fn unsplit(text: &str) -> String {
-    let mut out = String::new();
-    let chars: Vec<char> = text.chars().collect();
-    let mut i = 0;
-    while let Some(&c) = chars.get(i) {
-        out.push(c);
-        // letter, separator, letter: drop the separator
-        if c.is_alphanumeric()
-            && chars
-                .get(i + 1)
-                .is_some_and(|s| matches!(s, ' ' | '-' | '.' | '*' | '_'))
-            && chars.get(i + 2).is_some_and(|n| n.is_alphanumeric())
-            && (i == 0 || !chars.get(i.wrapping_sub(1)).is_some_and(|p| p.is_alphanumeric()))
-            && chars.get(i + 3).is_none_or(|n| !n.is_alphanumeric())
-        {
-            i += 2;
+    let single = |p: &str| p.chars().count() <= 1;
+    let words: Vec<String> = text
+        .split(' ')
+        .map(|w| {
+            let parts: Vec<&str> = w.split(['-', '.', '*', '_']).collect();
+            if parts.len() > 2 && parts.iter().all(|p| single(p)) {
+                parts.concat()
+            } else {
+                w.to_string()
+            }
+        })
+        .collect();
+    // Runs of single-letter words ("b o m b") become one word.
+    let mut out: Vec<String> = Vec::new();
+    let mut run = String::new();
+    for w in words {
+        if w.chars().count() == 1 && w.chars().all(char::is_alphanumeric) {
+            run.push_str(&w);
             continue;
         }
-        i += 1;
+        if !run.is_empty() {
+            out.push(std::mem::take(&mut run));
+        }
+        out.push(w);
     }
-    out
+    if !run.is_empty() {
+        out.push(run);
+    }
+    out.join(" ")
 }
 
 fn rot13(text: &str) -> String {

@@ -2,5 +2,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "test helpers")]
 
 mod command;
+mod llm;
 mod llm_detectors;
 mod support;
