@@ -4,4 +4,5 @@
 mod command;
 mod llm;
 mod llm_detectors;
+mod llm_import;
 mod support;
