@@ -4,6 +4,9 @@
 //! timeout; passes on exit 0. Optionally reads a JSON report the program wrote
 //! and lifts numbers out of it by JSON pointer, so garak, promptfoo or an
 //! in-house script become metrics that `require:` thresholds can judge.
+//! With `format: garak` or `format: promptfoo` the report is imported by
+//! [`crate::llm::import`] into pass rates per probe/detector or per
+//! plugin/strategy.
 //!
 //! The program learns what to evaluate from the environment:
 //! `PORTCULLIS_MODEL` (path), `PORTCULLIS_MODEL_DIGEST`, `PORTCULLIS_SEED`,
@@ -45,6 +48,20 @@ struct CommandParams {
     metrics: BTreeMap<String, String>,
     #[serde(default)]
     description: Option<String>,
+    #[serde(default)]
+    format: Option<ReportFormat>,
+}
+
+/// How the report is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum ReportFormat {
+    /// Plain JSON; `metrics` pick numbers by JSON pointer.
+    Json,
+    /// garak `report.jsonl`: eval rows become pass rates.
+    Garak,
+    /// promptfoo results JSON: per-plugin and per-strategy pass rates.
+    Promptfoo,
 }
 
 /// The `command` gate.
@@ -69,6 +86,16 @@ impl CommandGate {
         if params.argv.first().is_none_or(|p| p.is_empty()) {
             return Err(spec_err(
                 "`argv` must name a program, e.g. argv: [python, eval.py]".into(),
+            ));
+        }
+        if params.format.is_some_and(|f| f != ReportFormat::Json) && params.report.is_none() {
+            return Err(spec_err(
+                "`format` imports a report: set `report` to the file garak or promptfoo writes".into(),
+            ));
+        }
+        if params.format == Some(ReportFormat::Garak) && !params.metrics.is_empty() {
+            return Err(spec_err(
+                "a garak report is JSON lines: `metrics` pointers do not apply (the importer names the metrics)".into(),
             ));
         }
         if !params.metrics.is_empty() && params.report.is_none() {
@@ -188,7 +215,7 @@ impl Gate for CommandGate {
         // A command that failed has already failed the gate; its report, if
         // any, is not read (a failing tool often writes none).
         if let Some(rp) = report_path.as_ref().filter(|_| code == Some(0)) {
-            let (metrics, digest) = read_report(rp, &p.metrics)?;
+            let (metrics, digest) = read_report(rp, &p.metrics, p.format.unwrap_or(ReportFormat::Json))?;
             eval.metrics.extend(metrics);
             eval.inputs.push(InputRecord {
                 role: "report".into(),
@@ -238,6 +265,7 @@ fn read_tail(mut r: impl Read) -> String {
 fn read_report(
     path: &std::path::Path,
     pointers: &BTreeMap<String, String>,
+    format: ReportFormat,
 ) -> Result<(BTreeMap<String, f64>, portcullis_evidence::Sha256Digest), GateError> {
     let shown = path.display();
     let meta = std::fs::metadata(path).map_err(|e| {
@@ -254,6 +282,12 @@ fn read_report(
     let bytes =
         std::fs::read(path).map_err(|e| GateError::Input(format!("cannot read report {shown}: {e}")))?;
     let digest = crate::params::sha256(&bytes);
+    if format == ReportFormat::Garak {
+        let text = String::from_utf8_lossy(&bytes);
+        let metrics = crate::llm::import::garak(&text, &shown.to_string())
+            .map_err(|e| GateError::Input(e.to_string()))?;
+        return Ok((metrics, digest));
+    }
     let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
         GateError::Input(format!(
             "report {shown} is not valid JSON at line {}, column {}: {e}",
@@ -262,6 +296,10 @@ fn read_report(
         ))
     })?;
     let mut metrics = BTreeMap::new();
+    if format == ReportFormat::Promptfoo {
+        metrics = crate::llm::import::promptfoo(&value, &shown.to_string())
+            .map_err(|e| GateError::Input(e.to_string()))?;
+    }
     for (name, pointer) in pointers {
         let v = value.pointer(pointer).ok_or_else(|| {
             GateError::Input(format!(

@@ -10,6 +10,7 @@
 
 pub mod command;
 pub mod gate;
+pub mod llm;
 pub mod params;
 pub mod provenance;
 pub mod registry;

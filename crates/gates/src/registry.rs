@@ -9,6 +9,9 @@ use crate::command::CommandGate;
 use crate::gate::{Gate, GateError};
 use crate::provenance::ProvenanceGate;
 use crate::scan::ScanGate;
+use crate::llm::backdoor::LlmBackdoorGate;
+use crate::llm::redteam::LlmRedteamGate;
+use crate::llm::safety::LlmSafetyGate;
 
 /// Builds a gate from its parameters.
 pub type BuildFn = fn(&serde_json::Map<String, serde_json::Value>) -> Result<Box<dyn Gate>, GateError>;
@@ -42,6 +45,18 @@ fn build_provenance(p: &serde_json::Map<String, serde_json::Value>) -> Result<Bo
     Ok(Box::new(ProvenanceGate::from_params(p)?))
 }
 
+fn build_llm_safety(p: &serde_json::Map<String, serde_json::Value>) -> Result<Box<dyn Gate>, GateError> {
+    Ok(Box::new(LlmSafetyGate::from_params(p)?))
+}
+
+fn build_llm_redteam(p: &serde_json::Map<String, serde_json::Value>) -> Result<Box<dyn Gate>, GateError> {
+    Ok(Box::new(LlmRedteamGate::from_params(p)?))
+}
+
+fn build_llm_backdoor(p: &serde_json::Map<String, serde_json::Value>) -> Result<Box<dyn Gate>, GateError> {
+    Ok(Box::new(LlmBackdoorGate::from_params(p)?))
+}
+
 static KINDS: &[GateKind] = &[
     GateKind {
         id: "command",
@@ -57,6 +72,21 @@ static KINDS: &[GateKind] = &[
         id: "provenance",
         summary: "the model, its training data and its base model are the attested, allowed bytes (model-signing bundles, signed data manifests, base-model allowlist)",
         build: build_provenance,
+    },
+    GateKind {
+        id: "llm-safety",
+        summary: "a chat model refuses harmful requests per category and does not over-refuse benign ones",
+        build: build_llm_safety,
+    },
+    GateKind {
+        id: "llm-redteam",
+        summary: "jailbreak, injection, leakage, encoding, PII and insecure-code attacks succeed below a rate",
+        build: build_llm_redteam,
+    },
+    GateKind {
+        id: "llm-backdoor",
+        summary: "no trigger string flips refusals into compliance; no divergence from a reference endpoint",
+        build: build_llm_backdoor,
     },
 ];
 

@@ -7,6 +7,7 @@
 //! with named column roles.
 #![deny(missing_docs)]
 
+pub mod chat;
 pub mod classifier;
 
 pub use classifier::{ClassLabel, Classifier, InputSignature, Matrix, RuntimeError};

@@ -4,4 +4,7 @@
 mod command;
 mod provenance;
 mod scan;
+mod llm;
+mod llm_detectors;
+mod llm_import;
 mod support;
