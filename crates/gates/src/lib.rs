@@ -1,0 +1,23 @@
+//! Gates: the evaluations a model must pass.
+//!
+//! Each gate kind is a module implementing [`Gate`]: it reads the model and
+//! its inputs and returns metrics, findings and details. Thresholds
+//! (`require: {metric: "op value"}`) are applied once, by [`run_gate`], for
+//! every kind, so no gate re-implements threshold logic and every failed
+//! check is explained the same way. Gates know nothing about policy or
+//! promotion: they say what they measured; the policy engine decides.
+#![deny(missing_docs)]
+
+pub mod command;
+pub mod gate;
+pub mod params;
+pub mod registry;
+pub mod require;
+pub mod run;
+
+pub use gate::{
+    CheckResult, DataSource, Evaluation, Gate, GateContext, GateError, GateOutcome, InputRecord, ModelRef,
+    NoProgress, Progress,
+};
+pub use registry::{build, kind, kinds, GateKind};
+pub use run::run_gate;

@@ -1,0 +1,65 @@
+//! The explicit registry of gate kinds: one line per kind.
+//!
+//! The kind id is the module name, the docs page (`docs/gates/<kind>.md`)
+//! and the `kind:` value in a policy.
+
+use portcullis_evidence::GateSpec;
+
+use crate::command::CommandGate;
+use crate::gate::{Gate, GateError};
+
+/// Builds a gate from its parameters.
+pub type BuildFn = fn(&serde_json::Map<String, serde_json::Value>) -> Result<Box<dyn Gate>, GateError>;
+
+/// One registered gate kind.
+#[derive(Clone, Copy)]
+pub struct GateKind {
+    /// The kind id used in policies and `portcullis eval KIND`.
+    pub id: &'static str,
+    /// One line: what a pass proves.
+    pub summary: &'static str,
+    /// Builds an instance from a spec's parameters.
+    pub build: BuildFn,
+}
+
+impl std::fmt::Debug for GateKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GateKind").field("id", &self.id).finish()
+    }
+}
+
+fn build_command(p: &serde_json::Map<String, serde_json::Value>) -> Result<Box<dyn Gate>, GateError> {
+    Ok(Box::new(CommandGate::from_params(p)?))
+}
+
+static KINDS: &[GateKind] = &[GateKind {
+    id: "command",
+    summary: "an external tool (garak, promptfoo, an in-house script) passes: exit 0 and report metrics within thresholds",
+    build: build_command,
+}];
+
+/// Every registered gate kind, in registry order.
+pub fn kinds() -> &'static [GateKind] {
+    KINDS
+}
+
+/// Looks a kind up by id.
+pub fn kind(id: &str) -> Option<&'static GateKind> {
+    KINDS.iter().find(|k| k.id == id)
+}
+
+/// Builds the gate a spec describes.
+///
+/// # Errors
+/// [`GateError::Spec`] for an unknown kind (listing the known ones) or
+/// parameters the kind rejects.
+pub fn build(spec: &GateSpec) -> Result<Box<dyn Gate>, GateError> {
+    let kind = kind(&spec.kind).ok_or_else(|| GateError::Spec {
+        kind: spec.kind.clone(),
+        message: format!(
+            "unknown gate kind (known kinds: {})",
+            KINDS.iter().map(|k| k.id).collect::<Vec<_>>().join(", ")
+        ),
+    })?;
+    (kind.build)(&spec.params)
+}

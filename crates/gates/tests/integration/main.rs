@@ -1,0 +1,5 @@
+//! Integration tests for the gates crate: one binary, one module per kind.
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test helpers")]
+
+mod command;
+mod support;

@@ -1,0 +1,12 @@
+//! Model runtimes and datasets.
+//!
+//! The gates are written against two small interfaces: [`Classifier`] (rows
+//! in, class probabilities out) and, for LLMs, a chat target. Backends (ONNX
+//! through tract, HTTP inference protocols, a subprocess speaking JSON lines)
+//! implement them; datasets load CSV, Parquet and NPY into feature matrices
+//! with named column roles.
+#![deny(missing_docs)]
+
+pub mod classifier;
+
+pub use classifier::{ClassLabel, Classifier, InputSignature, Matrix, RuntimeError};
