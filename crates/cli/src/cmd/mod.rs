@@ -7,4 +7,5 @@ pub mod eval;
 pub mod init;
 pub mod keygen;
 pub mod run;
+pub mod scan;
 pub mod show;
