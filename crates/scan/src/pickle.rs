@@ -1129,6 +1129,24 @@ mod tests {
     }
 
     #[test]
+    fn memo_get_flood_is_reported_as_an_expansion_bomb() {
+        let mut p = vec![0x80, 4, b']', 0x94];
+        for _ in 0..150_000 {
+            p.extend_from_slice(&[b'h', 0, b'0']);
+        }
+        p.push(b'.');
+        let mut bombs = 0;
+        let mut ops = 0;
+        let r = walk(&p, 0, &cfg(), &mut ops, &mut |e| {
+            if matches!(e, Event::Bomb { .. }) {
+                bombs += 1;
+            }
+        });
+        assert!(r.is_ok(), "{r:?}");
+        assert_eq!(bombs, 1);
+    }
+
+    #[test]
     fn string_literal_escapes_decode() {
         assert_eq!(decode_string_literal(b"'o\\x73'").as_deref(), Some("os"));
         assert_eq!(decode_string_literal(b"\"a\\'b\"").as_deref(), Some("a'b"));
