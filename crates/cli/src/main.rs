@@ -41,6 +41,8 @@ enum Command {
     Verify(cmd::decide::VerifyArgs),
     /// Run one gate ad hoc: no policy, no signing.
     Eval(cmd::eval::Args),
+    /// Scan model files for code-execution payloads without loading them.
+    Scan(cmd::scan::Args),
     /// Print a model's OpenSSF model-signing digest.
     Digest(cmd::digest::Args),
     /// Generate an ed25519 key pair (NAME.key, mode 0600, and NAME.pub).
@@ -63,6 +65,7 @@ fn main() -> ExitCode {
         Command::Decide(a) => cmd::decide::decide(a),
         Command::Verify(a) => cmd::decide::verify(a),
         Command::Eval(a) => cmd::eval::run(a),
+        Command::Scan(a) => cmd::scan::run(a),
         Command::Digest(a) => cmd::digest::run(a),
         Command::Keygen(a) => cmd::keygen::run(a),
         Command::Manifest(a) => cmd::manifest::run(a),

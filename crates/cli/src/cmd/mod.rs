@@ -8,4 +8,5 @@ pub mod init;
 pub mod keygen;
 pub mod manifest;
 pub mod run;
+pub mod scan;
 pub mod show;
