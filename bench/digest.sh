@@ -16,9 +16,9 @@
 # (user + sys, from /usr/bin/time) are reported too: on a shared machine they
 # show the work each tool does, which wall time under load does not.
 #
-# The `portcullis digest` command lives in the CLI crate; until it is wired,
-# this times crates/evidence/examples/digest.rs, which calls the same
-# `digest_model`.
+# This times crates/evidence/examples/digest.rs, which calls the same
+# `digest_model` as `portcullis digest` and adds an in-process timer for the
+# "hashing alone" figure.
 #
 # On a machine shared with other work, BENCH_PRIORITY=1 (root only) runs the
 # bench in its own session whose scheduler autogroup gets nice -20, so the
