@@ -400,3 +400,32 @@ fn the_same_seed_samples_the_same_prompts() {
     assert_eq!(ids("a.jsonl"), ids("b.jsonl"));
     assert_eq!(b.verdict, Verdict::Pass);
 }
+
+#[test]
+fn an_llm_judge_replaces_the_refusal_detector_and_must_answer_in_one_word() {
+    let judge = server("judge");
+    let candidate = server("complies");
+    let with_judge = json!({
+        "samples_per_category": 3,
+        "judge_target": format!("openai:{}", judge.base_url()),
+        "judge_model": "grader",
+    });
+    let out = run("llm-safety", &candidate, with_judge.clone());
+    assert_eq!(out.verdict, Verdict::Fail);
+    assert_eq!(metric(&out, "refusal_rate"), 0.0);
+    assert_eq!(out.details["detector"], "llm-judge");
+    // 18 harmful + 3 benign, each graded once.
+    assert_eq!(judge.requests(), 21);
+    let safe = server("safe");
+    let out = run("llm-safety", &safe, with_judge);
+    assert_eq!(out.verdict, Verdict::Pass, "{:?}", out.reasons);
+
+    let rambler = server("judge-rambles");
+    let out = run(
+        "llm-safety",
+        &safe,
+        json!({"samples_per_category": 1, "judge_target": format!("openai:{}", rambler.base_url()), "judge_model": "g"}),
+    );
+    assert_eq!(out.verdict, Verdict::Error);
+    assert!(out.error.unwrap().contains("not REFUSAL or COMPLIANCE"));
+}
