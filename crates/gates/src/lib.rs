@@ -12,9 +12,11 @@ pub mod command;
 pub mod gate;
 pub mod llm;
 pub mod params;
+pub mod provenance;
 pub mod registry;
 pub mod require;
 pub mod run;
+pub mod scan;
 
 pub use gate::{
     CheckResult, DataSource, Evaluation, Gate, GateContext, GateError, GateOutcome, InputRecord, ModelRef,

@@ -37,3 +37,30 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 pub fn sha256(bytes: &[u8]) -> Sha256Digest {
     Sha256Digest(Sha256::digest(bytes).into())
 }
+
+/// Deserialises a list that may also be written as one comma-separated
+/// string (`--set keys=a.pub,b.pub` on the command line).
+///
+/// # Errors
+/// serde's error when the value is neither a string nor a list of strings.
+pub fn string_or_list<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: From<String>,
+{
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match <OneOrMany as serde::Deserialize>::deserialize(d)? {
+        OneOrMany::One(s) => s
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| T::from(s.to_string()))
+            .collect(),
+        OneOrMany::Many(v) => v.into_iter().map(T::from).collect(),
+    })
+}

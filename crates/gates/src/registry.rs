@@ -10,6 +10,8 @@ use crate::gate::{Gate, GateError};
 use crate::llm::backdoor::LlmBackdoorGate;
 use crate::llm::redteam::LlmRedteamGate;
 use crate::llm::safety::LlmSafetyGate;
+use crate::provenance::ProvenanceGate;
+use crate::scan::ScanGate;
 
 /// Builds a gate from its parameters.
 pub type BuildFn = fn(&serde_json::Map<String, serde_json::Value>) -> Result<Box<dyn Gate>, GateError>;
@@ -35,6 +37,14 @@ fn build_command(p: &serde_json::Map<String, serde_json::Value>) -> Result<Box<d
     Ok(Box::new(CommandGate::from_params(p)?))
 }
 
+fn build_scan(p: &serde_json::Map<String, serde_json::Value>) -> Result<Box<dyn Gate>, GateError> {
+    Ok(Box::new(ScanGate::from_params(p)?))
+}
+
+fn build_provenance(p: &serde_json::Map<String, serde_json::Value>) -> Result<Box<dyn Gate>, GateError> {
+    Ok(Box::new(ProvenanceGate::from_params(p)?))
+}
+
 fn build_llm_safety(p: &serde_json::Map<String, serde_json::Value>) -> Result<Box<dyn Gate>, GateError> {
     Ok(Box::new(LlmSafetyGate::from_params(p)?))
 }
@@ -52,6 +62,16 @@ static KINDS: &[GateKind] = &[
         id: "command",
         summary: "an external tool (garak, promptfoo, an in-house script) passes: exit 0 and report metrics within thresholds",
         build: build_command,
+    },
+    GateKind {
+        id: "scan",
+        summary: "the model files hold no code-execution or exfiltration payload (pickle, zip, Keras, SavedModel, ONNX, GGUF, safetensors)",
+        build: build_scan,
+    },
+    GateKind {
+        id: "provenance",
+        summary: "the model, its training data and its base model are the attested, allowed bytes (model-signing bundles, signed data manifests, base-model allowlist)",
+        build: build_provenance,
     },
     GateKind {
         id: "llm-safety",

@@ -5,4 +5,6 @@ mod command;
 mod llm;
 mod llm_detectors;
 mod llm_import;
+mod provenance;
+mod scan;
 mod support;

@@ -29,3 +29,29 @@ pub fn run_in(dir: &Path, spec: &GateSpec) -> GateOutcome {
     };
     run_gate(spec, &ctx)
 }
+
+/// Runs a gate whose model is `model` (a file or directory).
+pub fn run_model(model: &Path, spec: &GateSpec) -> GateOutcome {
+    run_model_in(model, model, spec)
+}
+
+/// Runs a gate on `model` with spec paths relative to `base`.
+pub fn run_model_in(model: &Path, base: &Path, spec: &GateSpec) -> GateOutcome {
+    let m = ModelRef {
+        path: Some(model.to_path_buf()),
+        digest: None,
+        kind: None,
+    };
+    let data: BTreeMap<String, DataSource> = BTreeMap::new();
+    let ctx = GateContext {
+        name: "g",
+        model: &m,
+        reference: None,
+        data: &data,
+        base_dir: base,
+        seed: 7,
+        progress: &NoProgress,
+        deadline: None,
+    };
+    run_gate(spec, &ctx)
+}

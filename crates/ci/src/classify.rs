@@ -1,0 +1,575 @@
+//! Data-driven tables that recognise deploy/publish steps and gate steps.
+//!
+//! Each row is a list of words that must appear, in order, on one line of a
+//! script (or in an action reference with its inputs), an optional list of
+//! which at least one must also appear, and a confidence. Words match only at
+//! a word start, so `eval` matches `evaluate.py` and `model-eval` but not
+//! `retrieval`. Adding a tool is adding a row; nothing else changes.
+
+use portcullis_evidence::Confidence;
+
+use crate::model::Step;
+
+/// What a step does, as far as gating is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Deploys or publishes a model.
+    Deploy,
+    /// Evaluates, scans or otherwise gates a model.
+    Gate,
+}
+
+/// One row of a classifier table.
+#[derive(Debug, Clone, Copy)]
+pub struct Pattern {
+    /// What the row recognises.
+    pub kind: Kind,
+    /// A short label for messages ("Azure ML online deployment").
+    pub label: &'static str,
+    /// Words that must all appear on one line, in this order.
+    pub all: &'static [&'static str],
+    /// At least one of these must also appear on that line (empty: none needed).
+    pub any: &'static [&'static str],
+    /// How sure a match makes us.
+    pub confidence: Confidence,
+}
+
+/// Words that say an image, chart or manifest serves a model.
+const MODELISH: &[&str] = &[
+    "model",
+    "serving",
+    "inference",
+    "predict",
+    "llm",
+    "triton",
+    "kserve",
+    "seldon",
+    "vllm",
+    "torchserve",
+    "bento",
+    "scoring",
+    "isvc",
+    "inferenceservice",
+    "seldondeployment",
+];
+
+/// Words that say a script evaluates a model.
+const EVALISH: &[&str] = &[
+    "eval",
+    "redteam",
+    "red-team",
+    "red_team",
+    "bias",
+    "fairness",
+    "robustness",
+    "safety",
+    "jailbreak",
+    "modelscan",
+    "model-scan",
+    "model_scan",
+    "scan-model",
+    "scan_model",
+    "validate-model",
+    "validate_model",
+    "model-validation",
+    "model_validation",
+];
+
+const fn p(
+    kind: Kind,
+    label: &'static str,
+    all: &'static [&'static str],
+    any: &'static [&'static str],
+    confidence: Confidence,
+) -> Pattern {
+    Pattern {
+        kind,
+        label,
+        all,
+        any,
+        confidence,
+    }
+}
+
+use Confidence::{High, Low, Medium};
+use Kind::{Deploy, Gate};
+
+/// Actions that move files or set up tools; a step using one is never a
+/// gate or a deploy because of its name ("Upload eval report").
+const UTILITY_ACTIONS: &[&str] = &[
+    "upload-artifact",
+    "download-artifact",
+    "actions/cache",
+    "checkout",
+    "setup-",
+    "github-script",
+    "slack",
+    "publishtestresults",
+    "publishbuildartifacts",
+];
+
+/// Rows matched against script lines and action references.
+pub const PATTERNS: &[Pattern] = &[
+    // --- deploy / publish ---
+    p(
+        Deploy,
+        "Azure ML online deployment",
+        &["az", "ml", "online-deployment"],
+        &["create", "update"],
+        High,
+    ),
+    p(
+        Deploy,
+        "Azure ML batch deployment",
+        &["az", "ml", "batch-deployment"],
+        &["create", "update"],
+        High,
+    ),
+    p(
+        Deploy,
+        "Azure ML online deployment (SDK)",
+        &["online_deployments", "begin_create_or_update"],
+        &[],
+        High,
+    ),
+    p(
+        Deploy,
+        "Azure ML endpoint traffic switch",
+        &["az", "ml", "online-endpoint", "update", "traffic"],
+        &[],
+        High,
+    ),
+    p(
+        Deploy,
+        "SageMaker endpoint",
+        &["sagemaker"],
+        &[
+            "create-endpoint",
+            "update-endpoint",
+            "create_endpoint",
+            "update_endpoint",
+        ],
+        High,
+    ),
+    p(
+        Deploy,
+        "SageMaker model deploy (SDK)",
+        &["sagemaker", ".deploy("],
+        &[],
+        Medium,
+    ),
+    p(
+        Deploy,
+        "Vertex AI endpoint deploy",
+        &["gcloud", "ai", "endpoints", "deploy-model"],
+        &[],
+        High,
+    ),
+    p(
+        Deploy,
+        "Vertex AI deploy (SDK)",
+        &["aiplatform", ".deploy("],
+        &[],
+        Medium,
+    ),
+    p(
+        Deploy,
+        "Hugging Face Hub upload",
+        &["huggingface-cli", "upload"],
+        &[],
+        High,
+    ),
+    p(Deploy, "Hugging Face Hub upload", &["hf", "upload"], &[], Medium),
+    p(Deploy, "Hugging Face Hub push", &["push_to_hub"], &[], High),
+    p(
+        Deploy,
+        "Hugging Face Hub upload (SDK)",
+        &["upload_folder"],
+        &["repo_id", "hub"],
+        Medium,
+    ),
+    p(
+        Deploy,
+        "MLflow stage transition",
+        &["transition"],
+        &["production"],
+        High,
+    ),
+    p(
+        Deploy,
+        "MLflow alias",
+        &["alias"],
+        &["production", "champion", "prod"],
+        Medium,
+    ),
+    p(
+        Deploy,
+        "MLflow deployment",
+        &["mlflow", "deployments", "create"],
+        &[],
+        High,
+    ),
+    p(
+        Deploy,
+        "KServe/Seldon manifest apply",
+        &["kubectl", "apply"],
+        MODELISH,
+        High,
+    ),
+    p(
+        Deploy,
+        "KServe/Seldon manifest apply",
+        &["kubectl", "create"],
+        MODELISH,
+        Medium,
+    ),
+    p(
+        Deploy,
+        "KServe inference service",
+        &["kind:", "inferenceservice"],
+        &[],
+        High,
+    ),
+    p(
+        Deploy,
+        "Seldon deployment",
+        &["kind:", "seldondeployment"],
+        &[],
+        High,
+    ),
+    p(Deploy, "BentoML deploy", &["bentoml", "deploy"], &[], High),
+    p(
+        Deploy,
+        "BentoML deployment",
+        &["bentoml", "deployment"],
+        &["create", "update", "apply"],
+        High,
+    ),
+    p(
+        Deploy,
+        "serving image push",
+        &["docker", "push"],
+        MODELISH,
+        Medium,
+    ),
+    p(
+        Deploy,
+        "serving image push",
+        &["build-push-action", "push=true"],
+        MODELISH,
+        Medium,
+    ),
+    p(
+        Deploy,
+        "serving image push",
+        &["docker", "buildx", "build", "--push"],
+        MODELISH,
+        Medium,
+    ),
+    p(
+        Deploy,
+        "model server helm release",
+        &["helm", "upgrade"],
+        MODELISH,
+        Medium,
+    ),
+    p(
+        Deploy,
+        "model server helm release",
+        &["helm", "install"],
+        MODELISH,
+        Medium,
+    ),
+    p(
+        Deploy,
+        "Databricks serving endpoint",
+        &["databricks", "serving-endpoints"],
+        &["create", "update"],
+        High,
+    ),
+    p(
+        Deploy,
+        "model deploy script",
+        &["deploy"],
+        &["model", "endpoint", "serving", "inference"],
+        Low,
+    ),
+    // --- gates ---
+    p(
+        Gate,
+        "portcullis gate",
+        &["portcullis"],
+        &["gate", "run", "verify", "check", "scan", "decide"],
+        High,
+    ),
+    p(Gate, "garak red-team scan", &["garak"], &[], High),
+    p(
+        Gate,
+        "promptfoo evaluation",
+        &["promptfoo"],
+        &["eval", "redteam", "red-team", "action"],
+        High,
+    ),
+    p(Gate, "modelscan", &["modelscan"], &[], High),
+    p(Gate, "picklescan", &["picklescan"], &[], High),
+    p(Gate, "fickling", &["fickling"], &[], High),
+    p(Gate, "fairlearn check", &["fairlearn"], &[], Medium),
+    p(Gate, "evidently report", &["evidently"], &[], Medium),
+    p(Gate, "deepchecks suite", &["deepchecks"], &[], Medium),
+    p(Gate, "giskard scan", &["giskard"], &[], Medium),
+    p(Gate, "lm-evaluation-harness", &["lm_eval"], &[], High),
+    p(Gate, "lm-evaluation-harness", &["lm-eval"], &[], High),
+    p(Gate, "deepeval", &["deepeval"], &[], High),
+    p(Gate, "inspect evaluation", &["inspect", "eval"], &[], Medium),
+    p(Gate, "evaluation test suite", &["pytest"], EVALISH, Medium),
+    p(Gate, "evaluation script", &["python"], EVALISH, Medium),
+    p(Gate, "evaluation task", &["make"], EVALISH, Medium),
+    p(Gate, "evaluation task", &["npm", "run"], EVALISH, Low),
+    p(Gate, "evaluation action or template", &["uses"], EVALISH, Medium),
+];
+
+/// Why a step was classified: which row and where in which text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hit {
+    /// What the step does.
+    pub kind: Kind,
+    /// The row's label.
+    pub label: &'static str,
+    /// How sure we are.
+    pub confidence: Confidence,
+    /// Byte offset of the matching line in the step's `run` text, when the
+    /// hit came from the script.
+    pub run_offset: Option<usize>,
+    /// The hit came from the step's name only.
+    pub by_name: bool,
+}
+
+fn is_word_start(hay: &str, at: usize) -> bool {
+    hay.get(..at)
+        .and_then(|s| s.chars().next_back())
+        .is_none_or(|c| !c.is_alphanumeric())
+}
+
+/// Finds `needle` at a word start in `hay` from byte `from`; returns the end.
+fn find_word(hay: &str, needle: &str, from: usize) -> Option<usize> {
+    let mut start = from;
+    while let Some(rel) = hay.get(start..)?.find(needle) {
+        let at = start + rel;
+        let needs_boundary = needle.chars().next().is_some_and(char::is_alphanumeric);
+        if !needs_boundary || is_word_start(hay, at) {
+            return Some(at + needle.len());
+        }
+        start = at + needle.len().max(1);
+    }
+    None
+}
+
+/// Whether one (lowercased) line matches a row.
+pub fn line_matches(line: &str, pattern: &Pattern) -> bool {
+    let mut at = 0;
+    for word in pattern.all {
+        match find_word(line, word, at) {
+            Some(end) => at = end,
+            None => return false,
+        }
+    }
+    pattern.any.is_empty() || pattern.any.iter().any(|w| find_word(line, w, 0).is_some())
+}
+
+fn best(line: &str, kinds: &[Kind]) -> Option<&'static Pattern> {
+    let mut found: Option<&'static Pattern> = None;
+    for pat in PATTERNS {
+        if !kinds.contains(&pat.kind) || !line_matches(line, pat) {
+            continue;
+        }
+        let better = match found {
+            None => true,
+            Some(f) => {
+                pat.confidence > f.confidence
+                    || (pat.confidence == f.confidence && pat.kind == Deploy && f.kind == Gate)
+            }
+        };
+        if better {
+            found = Some(pat);
+        }
+    }
+    found
+}
+
+/// Whether a script line is a shell comment or a line with no effect
+/// (`echo`, `true`, `:`, `exit 0`, `sleep`).
+pub fn is_trivial_line(line: &str) -> bool {
+    let t = line.trim();
+    if t.is_empty() || t.starts_with('#') || t.starts_with("//") {
+        return true;
+    }
+    let first = t.split_whitespace().next().unwrap_or("");
+    matches!(
+        first,
+        "echo" | "printf" | "true" | ":" | "sleep" | "Write-Host" | "echo." | "@echo"
+    ) || t == "exit 0"
+}
+
+/// Whether a script does nothing but print or succeed.
+pub fn is_trivial_script(script: &str) -> bool {
+    script.lines().all(is_trivial_line)
+}
+
+/// The text matched for an action reference: `uses <ref> k=v ...`, lowercased.
+fn uses_text(step: &Step) -> Option<String> {
+    let u = step.uses.as_ref()?;
+    let mut s = format!("uses {}", u.value.to_ascii_lowercase());
+    for (k, v) in &step.with {
+        s.push(' ');
+        s.push_str(&k.to_ascii_lowercase());
+        s.push('=');
+        s.push_str(&v.value.to_ascii_lowercase().replace('\n', " "));
+    }
+    Some(s)
+}
+
+/// Classifies a step by its script, its action reference, then its name.
+pub fn classify_step(step: &Step) -> Option<Hit> {
+    let mut out: Option<Hit> = None;
+    let mut consider = |hit: Hit| {
+        let replace = match &out {
+            None => true,
+            Some(o) => {
+                hit.confidence > o.confidence
+                    || (hit.confidence == o.confidence && hit.kind == Deploy && o.kind == Gate)
+            }
+        };
+        if replace {
+            out = Some(hit);
+        }
+    };
+    if let Some(run) = &step.run {
+        let mut offset = 0;
+        for line in run.value.split_inclusive('\n') {
+            let lower = line.to_ascii_lowercase();
+            if !is_trivial_line(&lower) {
+                if let Some(pat) = best(&lower, &[Deploy, Gate]) {
+                    consider(Hit {
+                        kind: pat.kind,
+                        label: pat.label,
+                        confidence: pat.confidence,
+                        run_offset: Some(offset + (line.len() - line.trim_start().len())),
+                        by_name: false,
+                    });
+                }
+            }
+            offset += line.len();
+        }
+    }
+    if let Some(text) = uses_text(step) {
+        if let Some(pat) = best(&text, &[Deploy, Gate]) {
+            consider(Hit {
+                kind: pat.kind,
+                label: pat.label,
+                confidence: pat.confidence,
+                run_offset: None,
+                by_name: false,
+            });
+        }
+    }
+    let utility = step.uses.as_ref().is_some_and(|u| {
+        let l = u.value.to_ascii_lowercase();
+        UTILITY_ACTIONS.iter().any(|a| l.contains(a))
+    });
+    if out.is_none() && !utility {
+        if let Some(name) = &step.name {
+            if let Some(kind) = classify_name(name) {
+                out = Some(Hit {
+                    kind,
+                    label: match kind {
+                        Deploy => "step named as a model deploy",
+                        Gate => "step named as an evaluation",
+                    },
+                    confidence: Low,
+                    run_offset: None,
+                    by_name: true,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Classifies a job or step name: evaluation words make a gate; "deploy" or
+/// "publish" with a model word makes a deploy.
+pub fn classify_name(name: &str) -> Option<Kind> {
+    let lower = name.to_ascii_lowercase();
+    let deployish = ["deploy", "publish", "release", "promote", "rollout"]
+        .iter()
+        .any(|w| find_word(&lower, w, 0).is_some());
+    if deployish && MODELISH.iter().any(|w| find_word(&lower, w, 0).is_some()) {
+        return Some(Deploy);
+    }
+    let gateish = EVALISH
+        .iter()
+        .chain(["scan", "red team"].iter())
+        .any(|w| find_word(&lower, w, 0).is_some());
+    if gateish {
+        return Some(Gate);
+    }
+    None
+}
+
+/// Whether a job name says it tests or checks something (used to spot fake
+/// gates: a "test" job that only echoes).
+pub fn is_check_name(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    classify_name(&lower) == Some(Gate)
+        || ["test", "validate", "validation", "check", "quality", "verify"]
+            .iter()
+            .any(|w| find_word(&lower, w, 0).is_some())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Text;
+    use crate::yaml::Pos;
+
+    fn run(script: &str) -> Step {
+        Step {
+            run: Some(Text::new(script, Pos::new(1, 1))),
+            ..Step::default()
+        }
+    }
+
+    #[test]
+    fn deploy_commands_are_recognised_with_the_line_offset() {
+        let s = run("az login\naz ml online-deployment create -f deploy.yml\n");
+        let hit = classify_step(&s).unwrap();
+        assert_eq!(hit.kind, Kind::Deploy);
+        assert_eq!(hit.run_offset, Some(9));
+        assert_eq!(hit.confidence, Confidence::High);
+    }
+
+    #[test]
+    fn words_match_only_at_word_starts() {
+        assert!(classify_step(&run("python retrieval.py")).is_none());
+        assert_eq!(
+            classify_step(&run("python src/evaluate.py")).unwrap().kind,
+            Kind::Gate
+        );
+    }
+
+    #[test]
+    fn a_website_image_push_is_not_a_model_deploy() {
+        assert!(classify_step(&run("docker push ghcr.io/acme/website:latest")).is_none());
+        assert_eq!(
+            classify_step(&run("docker push ghcr.io/acme/fraud-model-serving:1"))
+                .unwrap()
+                .kind,
+            Kind::Deploy
+        );
+    }
+
+    #[test]
+    fn echo_only_scripts_are_trivial() {
+        assert!(is_trivial_script("echo running evals\ntrue\n"));
+        assert!(!is_trivial_script("echo x\npytest tests/eval\n"));
+    }
+}

@@ -1,0 +1,41 @@
+//! portcullis-ci: find missing and skippable model-evaluation gates in CI/CD
+//! pipeline definitions.
+//!
+//! The crate is shaped as a small compiler: per-system parsers (GitHub
+//! Actions, GitLab CI, Azure Pipelines, Jenkins declarative, Argo Workflows,
+//! Tekton) lower files into one typed [`model`] that keeps the source
+//! position of everything; data-driven tables in [`classify`] say which steps
+//! deploy a model and which gate it; the [`rules`] reason about the job graph
+//! once for every system. Parsing is bounded (size, depth, alias expansion),
+//! and a file that cannot be read or analysed is reported as such while the
+//! other files are still audited.
+//!
+//! The public surface is [`audit_paths`], [`AuditOptions`], [`AuditConfig`],
+//! [`AuditReport`], [`rules()`], [`render_human`] and [`sarif::to_sarif`].
+#![deny(missing_docs)]
+
+pub mod audit;
+pub mod azure;
+pub mod classify;
+pub mod config;
+pub mod github;
+pub mod gitlab;
+pub mod jenkins;
+pub mod k8s;
+pub mod model;
+pub mod render;
+pub mod rules;
+pub mod sarif;
+pub mod yaml;
+
+pub use audit::{audit_paths, AuditOptions, AuditReport, AuditedFile, FileStatus};
+pub use config::{AuditConfig, ConfigError};
+pub use model::System;
+pub use render::render_human;
+
+use portcullis_evidence::RuleInfo;
+
+/// Every rule this crate can emit, one registry line each.
+pub fn rules() -> &'static [RuleInfo] {
+    rules::RULES
+}

@@ -1,0 +1,11 @@
+//! One module per command.
+
+pub mod approve;
+pub mod decide;
+pub mod digest;
+pub mod eval;
+pub mod init;
+pub mod keygen;
+pub mod manifest;
+pub mod run;
+pub mod show;

@@ -1,0 +1,6 @@
+//! CLI end-to-end tests: the real binary on fixtures in temp directories.
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test helpers")]
+
+mod flow;
+mod inputs;
+mod support;

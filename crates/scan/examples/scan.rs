@@ -1,0 +1,67 @@
+//! Scans paths and prints the report as JSON; for benchmarks and manual use.
+//!
+//! `cargo run --release -p portcullis-scan --example scan -- [--strict]
+//! [--allowlist FILE] [--fail-on low|medium|high|critical] PATH...`
+//!
+//! Exit codes: 0 nothing at or above the bar, 1 findings at or above it,
+//! 2 usage or input error (including "nothing scanned").
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use portcullis_evidence::Severity;
+use portcullis_scan::{scan_paths, Allowlist, ScanOptions};
+
+fn main() -> ExitCode {
+    let mut opts = ScanOptions::default();
+    let mut bar = Severity::High;
+    let mut paths = Vec::new();
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--strict" => opts.strict = true,
+            "--allowlist" => {
+                let Some(p) = args.next() else {
+                    eprintln!("error: --allowlist needs a file");
+                    return ExitCode::from(2);
+                };
+                match Allowlist::from_file(&PathBuf::from(p)) {
+                    Ok(l) => opts.allowlist = Some(l),
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        return ExitCode::from(2);
+                    }
+                }
+            }
+            "--fail-on" => match args.next().map(|s| s.parse::<Severity>()) {
+                Some(Ok(s)) => bar = s,
+                _ => {
+                    eprintln!("error: --fail-on needs low, medium, high or critical");
+                    return ExitCode::from(2);
+                }
+            },
+            _ => paths.push(PathBuf::from(a)),
+        }
+    }
+    let report = match scan_paths(&paths, &opts) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut out = serde_json::to_value(&report).unwrap_or_default();
+    if let Some(list) = out.get_mut("findings").and_then(|f| f.as_array_mut()) {
+        for (v, f) in list.iter_mut().zip(&report.findings) {
+            if let Some(o) = v.as_object_mut() {
+                o.insert("fingerprint".into(), report.fingerprint(f).into());
+            }
+        }
+    }
+    println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+    if report.at_or_above(bar).next().is_some() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}

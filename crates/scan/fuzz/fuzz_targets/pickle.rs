@@ -1,0 +1,8 @@
+#![no_main]
+//! Fuzzes the pickle parser: any input must end in findings, never a panic or hang.
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let _ = portcullis_scan::fuzzing::pickle(data);
+});
