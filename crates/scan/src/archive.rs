@@ -177,7 +177,9 @@ fn read_cd(src: &Src<'_>, e: &Eocd, max: usize) -> Result<Vec<Entry>, String> {
         let clen = usize::from(u16le(data, p + 32).ok_or_else(bad)?);
         let mut local = u64::from(u32le(data, p + 42).ok_or_else(bad)?);
         let name_bytes = data.get(p + 46..p + 46 + nlen).ok_or_else(bad)?;
-        let extra = data.get(p + 46 + nlen..p + 46 + nlen + xlen).ok_or_else(bad)?;
+        let extra = data
+            .get(p + 46 + nlen..p + 46 + nlen + xlen)
+            .ok_or_else(bad)?;
         // zip64 extended information: fields present only where the 32-bit value is saturated.
         let mut x = 0;
         while x + 4 <= extra.len() {
@@ -223,7 +225,12 @@ pub(crate) fn escapes(name: &str) -> bool {
 }
 
 /// Scans a zip archive; returns a more specific format when recognised.
-pub(crate) fn scan_zip(fs: &mut FileScan<'_>, member: &str, src: &Src<'_>, depth: u32) -> Option<Format> {
+pub(crate) fn scan_zip(
+    fs: &mut FileScan<'_>,
+    member: &str,
+    src: &Src<'_>,
+    depth: u32,
+) -> Option<Format> {
     let Some(eocd) = find_eocd_in(src) else {
         fs.report(
             "zip-malformed",
@@ -268,8 +275,8 @@ pub(crate) fn scan_zip(fs: &mut FileScan<'_>, member: &str, src: &Src<'_>, depth
     let is_torch = entries
         .iter()
         .any(|e| e.name.ends_with("data.pkl") || e.name.ends_with("constants.pkl"));
-    let is_keras =
-        entries.iter().any(|e| e.name == "config.json") && entries.iter().any(|e| e.name == "metadata.json");
+    let is_keras = entries.iter().any(|e| e.name == "config.json")
+        && entries.iter().any(|e| e.name == "metadata.json");
     let torch_prefix: Vec<String> = entries
         .iter()
         .filter(|e| e.name.ends_with("data.pkl"))
@@ -394,8 +401,14 @@ fn check_local(fs: &mut FileScan<'_>, sub: &str, src: &Src<'_>, e: &Entry) -> Op
     }
     let descriptor = lflags & 0x08 != 0;
     let sat = |v: u32| v == 0xffff_ffff;
-    if !descriptor && !sat(lcsize) && (u64::from(lcsize) != e.csize || u64::from(lusize) != e.usize_) {
-        diffs.push(format!("sizes {lcsize}/{lusize} vs {}/{}", e.csize, e.usize_));
+    if !descriptor
+        && !sat(lcsize)
+        && (u64::from(lcsize) != e.csize || u64::from(lusize) != e.usize_)
+    {
+        diffs.push(format!(
+            "sizes {lcsize}/{lusize} vs {}/{}",
+            e.csize, e.usize_
+        ));
     }
     if lflags & 0x01 != 0 || e.flags & 0x01 != 0 {
         diffs.push("encryption flag set (ignored, as PyTorch does)".into());
@@ -424,7 +437,12 @@ fn budget(fs: &FileScan<'_>) -> u64 {
         .saturating_sub(fs.decompressed)
 }
 
-fn inflate_bounded(fs: &mut FileScan<'_>, sub: &str, body: &[u8], declared: u64) -> Option<Vec<u8>> {
+fn inflate_bounded(
+    fs: &mut FileScan<'_>,
+    sub: &str,
+    body: &[u8],
+    declared: u64,
+) -> Option<Vec<u8>> {
     let ratio = fs.opts.limits.max_compression_ratio;
     if declared > (1 << 20) && declared / (body.len() as u64).max(1) > ratio {
         fs.report(
@@ -444,7 +462,12 @@ fn inflate_bounded(fs: &mut FileScan<'_>, sub: &str, body: &[u8], declared: u64)
     read_bounded(fs, sub, dec, body.len())
 }
 
-fn read_bounded<R: Read>(fs: &mut FileScan<'_>, sub: &str, r: R, compressed: usize) -> Option<Vec<u8>> {
+fn read_bounded<R: Read>(
+    fs: &mut FileScan<'_>,
+    sub: &str,
+    r: R,
+    compressed: usize,
+) -> Option<Vec<u8>> {
     let limit = budget(fs);
     let ratio_cap = (compressed as u64)
         .saturating_mul(fs.opts.limits.max_compression_ratio)
@@ -502,13 +525,29 @@ impl Write for CapWriter {
 }
 
 /// Decompresses a wrapped stream (joblib's compressors) and scans the inside.
-pub(crate) fn scan_compressed(fs: &mut FileScan<'_>, member: &str, data: &[u8], f: Format, depth: u32) {
+pub(crate) fn scan_compressed(
+    fs: &mut FileScan<'_>,
+    member: &str,
+    data: &[u8],
+    f: Format,
+    depth: u32,
+) {
     let sub = join(member, &format!("<{}>", f.as_str()));
     let inner = match f {
-        Format::Gzip => read_bounded(fs, &sub, flate2::read::MultiGzDecoder::new(data), data.len()),
+        Format::Gzip => read_bounded(
+            fs,
+            &sub,
+            flate2::read::MultiGzDecoder::new(data),
+            data.len(),
+        ),
         Format::Zlib => read_bounded(fs, &sub, flate2::read::ZlibDecoder::new(data), data.len()),
         Format::Bzip2 => read_bounded(fs, &sub, bzip2::read::MultiBzDecoder::new(data), data.len()),
-        Format::Lz4 => read_bounded(fs, &sub, lz4_flex::frame::FrameDecoder::new(data), data.len()),
+        Format::Lz4 => read_bounded(
+            fs,
+            &sub,
+            lz4_flex::frame::FrameDecoder::new(data),
+            data.len(),
+        ),
         Format::Xz | Format::Lzma => {
             let cap = budget(fs).min(
                 (data.len() as u64)
@@ -518,7 +557,10 @@ pub(crate) fn scan_compressed(fs: &mut FileScan<'_>, member: &str, data: &[u8], 
             // lzma-rs 0.3 can overflow on corrupt xz index sizes (found by the
             // mutation sweep); a decoder panic becomes a finding, not a crash.
             let run = std::panic::catch_unwind(|| {
-                let mut w = CapWriter { buf: Vec::new(), cap };
+                let mut w = CapWriter {
+                    buf: Vec::new(),
+                    cap,
+                };
                 let mut r = std::io::BufReader::new(data);
                 let res = if f == Format::Xz {
                     lzma_rs::xz_decompress(&mut r, &mut w)
@@ -535,7 +577,11 @@ pub(crate) fn scan_compressed(fs: &mut FileScan<'_>, member: &str, data: &[u8], 
                 Ok((buf, Err(e))) => {
                     fs.decompressed += buf.len() as u64;
                     let capped = buf.len() as u64 + (1 << 16) > cap;
-                    let rule = if capped { "archive-bomb" } else { "zip-malformed" };
+                    let rule = if capped {
+                        "archive-bomb"
+                    } else {
+                        "zip-malformed"
+                    };
                     fs.report(
                         rule,
                         Severity::High,
@@ -579,7 +625,13 @@ fn tar_checksum_ok(h: &[u8]) -> bool {
     let sum: u64 = h
         .iter()
         .enumerate()
-        .map(|(i, &b)| if (148..156).contains(&i) { 32 } else { u64::from(b) })
+        .map(|(i, &b)| {
+            if (148..156).contains(&i) {
+                32
+            } else {
+                u64::from(b)
+            }
+        })
         .sum();
     want == Some(sum)
 }
@@ -655,7 +707,10 @@ pub(crate) fn scan_tar(fs: &mut FileScan<'_>, member: &str, data: &[u8], depth: 
             }
         });
         let body_start = p + 512;
-        let Some(body) = body_start.checked_add(size).and_then(|e| data.get(body_start..e)) else {
+        let Some(body) = body_start
+            .checked_add(size)
+            .and_then(|e| data.get(body_start..e))
+        else {
             fs.report(
                 "zip-malformed",
                 Severity::High,

@@ -162,7 +162,10 @@ pub(crate) fn hdf5_superblock(data: &[u8]) -> Option<usize> {
 
 fn is_lzma_alone(data: &[u8]) -> bool {
     // props byte 0x5d (lc=3, lp=0, pb=2) and a power-of-two-ish dictionary size.
-    data.len() >= 13 && data.first() == Some(&0x5d) && data.get(1) == Some(&0) && data.get(2) == Some(&0)
+    data.len() >= 13
+        && data.first() == Some(&0x5d)
+        && data.get(1) == Some(&0)
+        && data.get(2) == Some(&0)
 }
 
 fn is_zlib(data: &[u8]) -> bool {
@@ -232,6 +235,9 @@ mod tests {
         // Binary that merely starts like a protocol-2 pickle is not one.
         assert!(detect(b"\x80\x02\x00\x00\x00\x00\x00\x00junk").is_empty());
         // A pickle whose tail is broken is still a pickle: the prefix runs.
-        assert_eq!(detect(b"\x80\x02cos\nsystem\n\xff\xfe"), vec![Format::Pickle]);
+        assert_eq!(
+            detect(b"\x80\x02cos\nsystem\n\xff\xfe"),
+            vec![Format::Pickle]
+        );
     }
 }

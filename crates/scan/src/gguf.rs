@@ -46,7 +46,12 @@ impl<'a> Cursor<'a> {
             .p
             .checked_add(n)
             .filter(|&e| e <= self.d.len())
-            .ok_or_else(|| format!("{n} bytes at offset {} run past the end of the file", self.p))?;
+            .ok_or_else(|| {
+                format!(
+                    "{n} bytes at offset {} run past the end of the file",
+                    self.p
+                )
+            })?;
         let s = self.d.get(self.p..end).ok_or("truncated")?;
         self.p = end;
         Ok(s)
@@ -85,7 +90,14 @@ pub(crate) fn scan(fs: &mut FileScan<'_>, member: &str, data: &[u8]) {
         check_template(fs, member, off, &key, &text);
     }
     if let Err((off, msg)) = res {
-        fs.report("gguf-malformed", Severity::High, member, Some(off), None, msg);
+        fs.report(
+            "gguf-malformed",
+            Severity::High,
+            member,
+            Some(off),
+            None,
+            msg,
+        );
     }
 }
 
@@ -142,7 +154,10 @@ fn parse(
         } else if ty == 4 && key == "general.alignment" {
             alignment = u64::from(c.u32().map_err(|m| e(&c, m))?);
             if alignment == 0 || !alignment.is_power_of_two() {
-                return Err((at, format!("general.alignment {alignment} is not a power of two")));
+                return Err((
+                    at,
+                    format!("general.alignment {alignment} is not a power of two"),
+                ));
             }
         } else {
             skip_value(&mut c, ty, v1, 0).map_err(|m| e(&c, format!("metadata '{key}': {m}")))?;
@@ -170,7 +185,11 @@ fn parse(
     }
     let data_start = (c.p as u64).div_ceil(alignment) * alignment;
     for off in extents {
-        if off % alignment != 0 || data_start.checked_add(off).is_none_or(|s| s > data.len() as u64) {
+        if off % alignment != 0
+            || data_start
+                .checked_add(off)
+                .is_none_or(|s| s > data.len() as u64)
+        {
             return Err((
                 c.p as u64,
                 format!("tensor data offset {off} is misaligned or past the end of the file"),
@@ -233,7 +252,9 @@ fn check_template(fs: &mut FileScan<'_>, member: &str, off: u64, key: &str, text
     let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
     for (pat, sev) in TEMPLATE_PATTERNS {
         let pat_compact: String = pat.chars().filter(|c| !c.is_whitespace()).collect();
-        let hit = text.find(pat).or_else(|| compact.find(&pat_compact).map(|_| 0));
+        let hit = text
+            .find(pat)
+            .or_else(|| compact.find(&pat_compact).map(|_| 0));
         if let Some(i) = hit {
             let start = text
                 .char_indices()

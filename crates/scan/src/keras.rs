@@ -78,13 +78,22 @@ fn walk(fs: &mut FileScan<'_>, member: &str, base: u64, v: &Value, depth: u32) {
     }
 }
 
-fn layer(fs: &mut FileScan<'_>, member: &str, base: u64, class: &str, m: &serde_json::Map<String, Value>) {
+fn layer(
+    fs: &mut FileScan<'_>,
+    member: &str,
+    base: u64,
+    class: &str,
+    m: &serde_json::Map<String, Value>,
+) {
     let cfg = m.get("config");
     if class == "Lambda" {
         let func = cfg.and_then(|c| c.get("function"));
         let marshalled = match func {
             // Keras 2: ["<base64 marshal>", defaults, closure] with function_type "lambda".
-            Some(Value::Array(a)) => a.first().and_then(Value::as_str).is_some_and(|s| s.len() > 16),
+            Some(Value::Array(a)) => a
+                .first()
+                .and_then(Value::as_str)
+                .is_some_and(|s| s.len() > 16),
             // Keras 3: {"class_name": "__lambda__", "config": {"code": "<base64>"}}.
             Some(Value::Object(o)) => o.get("config").and_then(|c| c.get("code")).is_some(),
             Some(Value::String(s)) => s.len() > 64 && !s.contains('.'),
@@ -101,7 +110,9 @@ fn layer(fs: &mut FileScan<'_>, member: &str, base: u64, class: &str, m: &serde_
                 member,
                 Some(base),
                 Some(name),
-                format!("Lambda layer '{name}' stores marshalled Python bytecode that runs on load"),
+                format!(
+                    "Lambda layer '{name}' stores marshalled Python bytecode that runs on load"
+                ),
             );
         } else {
             fs.report(
@@ -210,9 +221,12 @@ pub(crate) fn scan_hdf5(fs: &mut FileScan<'_>, member: &str, data: &[u8]) {
                     .map(|b| usize::from(u16::from_le_bytes([b[0], b[1]])))
                     == Some(info_len);
             if ok_header {
-                let file = String::from_utf8_lossy(data.get(start..file_end).unwrap_or(&[])).into_owned();
-                let obj = String::from_utf8_lossy(data.get(obj_start..obj_start + obj_len).unwrap_or(&[]))
-                    .into_owned();
+                let file =
+                    String::from_utf8_lossy(data.get(start..file_end).unwrap_or(&[])).into_owned();
+                let obj = String::from_utf8_lossy(
+                    data.get(obj_start..obj_start + obj_len).unwrap_or(&[]),
+                )
+                .into_owned();
                 let frag = format!("{file}:{obj}");
                 fs.report(
                     "hdf5-external-link",

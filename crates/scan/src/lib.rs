@@ -210,8 +210,10 @@ pub fn scan_paths(paths: &[PathBuf], options: &ScanOptions) -> Result<ScanReport
     if files.is_empty() {
         return Err(ScanError::NothingScanned);
     }
-    let results: Vec<(ScannedFile, Vec<Finding>)> =
-        files.par_iter().map(|p| scanner::scan_file(p, options)).collect();
+    let results: Vec<(ScannedFile, Vec<Finding>)> = files
+        .par_iter()
+        .map(|p| scanner::scan_file(p, options))
+        .collect();
     let mut report = ScanReport {
         files: Vec::with_capacity(results.len()),
         findings: walk_findings,
@@ -230,7 +232,10 @@ fn walk_dir(dir: &Path, files: &mut Vec<PathBuf>, findings: &mut Vec<Finding>, d
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) => {
-            findings.push(scanner::unreadable(&dir.display().to_string(), &e.to_string()));
+            findings.push(scanner::unreadable(
+                &dir.display().to_string(),
+                &e.to_string(),
+            ));
             return;
         }
     };
@@ -238,7 +243,10 @@ fn walk_dir(dir: &Path, files: &mut Vec<PathBuf>, findings: &mut Vec<Finding>, d
         let entry = match entry {
             Ok(e) => e,
             Err(e) => {
-                findings.push(scanner::unreadable(&dir.display().to_string(), &e.to_string()));
+                findings.push(scanner::unreadable(
+                    &dir.display().to_string(),
+                    &e.to_string(),
+                ));
                 continue;
             }
         };
@@ -250,12 +258,18 @@ fn walk_dir(dir: &Path, files: &mut Vec<PathBuf>, findings: &mut Vec<Finding>, d
                 }
             }
             Ok(t) if t.is_symlink() => {
-                if std::fs::metadata(&path).map(|m| m.is_file()).unwrap_or(false) {
+                if std::fs::metadata(&path)
+                    .map(|m| m.is_file())
+                    .unwrap_or(false)
+                {
                     files.push(path);
                 }
             }
             Ok(_) => files.push(path),
-            Err(e) => findings.push(scanner::unreadable(&path.display().to_string(), &e.to_string())),
+            Err(e) => findings.push(scanner::unreadable(
+                &path.display().to_string(),
+                &e.to_string(),
+            )),
         }
     }
 }

@@ -215,8 +215,16 @@ impl<'a> Walker<'a, '_> {
             .pos
             .checked_add(n)
             .filter(|&e| e <= self.data.len())
-            .ok_or_else(|| err(at, format!("truncated: operand of {n} bytes runs past the end")))?;
-        let s = self.data.get(self.pos..end).ok_or_else(|| err(at, "truncated"))?;
+            .ok_or_else(|| {
+                err(
+                    at,
+                    format!("truncated: operand of {n} bytes runs past the end"),
+                )
+            })?;
+        let s = self
+            .data
+            .get(self.pos..end)
+            .ok_or_else(|| err(at, "truncated"))?;
         self.pos = end;
         Ok(s)
     }
@@ -307,7 +315,10 @@ impl<'a> Walker<'a, '_> {
             return;
         }
         let why = if self.gets > 100_000 && self.gets > 64 * (self.puts + 1) {
-            Some(format!("{} memo GETs against {} PUTs", self.gets, self.puts))
+            Some(format!(
+                "{} memo GETs against {} PUTs",
+                self.gets, self.puts
+            ))
         } else if self.dups > 100_000 {
             Some(format!("{} DUP opcodes", self.dups))
         } else {
@@ -391,7 +402,9 @@ impl<'a> Walker<'a, '_> {
                             why: format!("FRAME declares {n} bytes but only {remaining} remain"),
                         });
                     }
-                    self.frame_end = usize::try_from(n).ok().and_then(|n| self.pos.checked_add(n));
+                    self.frame_end = usize::try_from(n)
+                        .ok()
+                        .and_then(|n| self.pos.checked_add(n));
                 }
                 b'(' => {
                     if self.marks.len() >= self.cfg.max_stack {
@@ -417,7 +430,8 @@ impl<'a> Walker<'a, '_> {
                 0x88 | 0x89 => self.push(V::Int(i64::from(op == 0x88)), at)?,
                 b'I' => {
                     let l = self.line(at)?;
-                    let s = std::str::from_utf8(l).map_err(|_| err(at, "INT operand is not text"))?;
+                    let s =
+                        std::str::from_utf8(l).map_err(|_| err(at, "INT operand is not text"))?;
                     let v = match s {
                         "00" => V::Int(0),
                         "01" => V::Int(1),
@@ -427,7 +441,8 @@ impl<'a> Walker<'a, '_> {
                 }
                 b'L' => {
                     let l = self.line(at)?;
-                    let s = std::str::from_utf8(l).map_err(|_| err(at, "LONG operand is not text"))?;
+                    let s =
+                        std::str::from_utf8(l).map_err(|_| err(at, "LONG operand is not text"))?;
                     let v = s
                         .trim()
                         .trim_end_matches('L')
@@ -519,7 +534,8 @@ impl<'a> Walker<'a, '_> {
                         _ => self.len_from(8, at)?,
                     };
                     let b = self.take(n, at)?;
-                    let s = std::str::from_utf8(b).map_err(|_| err(at, "unicode operand is not UTF-8"))?;
+                    let s = std::str::from_utf8(b)
+                        .map_err(|_| err(at, "unicode operand is not UTF-8"))?;
                     self.push(str_value(s), at)?;
                 }
                 b')' => self.push(V::Tuple(Rc::new(Vec::new())), at)?,
@@ -604,7 +620,8 @@ impl<'a> Walker<'a, '_> {
                 }
                 b'g' => {
                     let l = self.line(at)?;
-                    let k = parse_decimal(l).ok_or_else(|| err(at, "GET operand is not a number"))?;
+                    let k =
+                        parse_decimal(l).ok_or_else(|| err(at, "GET operand is not a number"))?;
                     self.memo_get(k, at)?;
                 }
                 b'h' => {
@@ -617,7 +634,8 @@ impl<'a> Walker<'a, '_> {
                 }
                 b'p' => {
                     let l = self.line(at)?;
-                    let k = parse_decimal(l).ok_or_else(|| err(at, "PUT operand is not a number"))?;
+                    let k =
+                        parse_decimal(l).ok_or_else(|| err(at, "PUT operand is not a number"))?;
                     self.memo_put(k, at)?;
                 }
                 b'q' => {
@@ -635,8 +653,8 @@ impl<'a> Walker<'a, '_> {
                 b'c' => {
                     let module = self.line(at)?;
                     let name = self.line(at)?;
-                    let full =
-                        global_name(module, name).ok_or_else(|| err(at, "GLOBAL operand is not UTF-8"))?;
+                    let full = global_name(module, name)
+                        .ok_or_else(|| err(at, "GLOBAL operand is not UTF-8"))?;
                     sink(Event::Global {
                         name: full.clone(),
                         offset: at,
@@ -647,8 +665,8 @@ impl<'a> Walker<'a, '_> {
                 b'i' => {
                     let module = self.line(at)?;
                     let name = self.line(at)?;
-                    let full =
-                        global_name(module, name).ok_or_else(|| err(at, "INST operand is not UTF-8"))?;
+                    let full = global_name(module, name)
+                        .ok_or_else(|| err(at, "INST operand is not UTF-8"))?;
                     sink(Event::Global {
                         name: full.clone(),
                         offset: at,
@@ -799,7 +817,10 @@ impl<'a> Walker<'a, '_> {
             for a in t.iter() {
                 if let V::Bytes(b) = a {
                     if b.len() >= 2 {
-                        sink(Event::Payload { offset: at, bytes: b });
+                        sink(Event::Payload {
+                            offset: at,
+                            bytes: b,
+                        });
                     }
                 }
             }
@@ -835,8 +856,8 @@ impl<'a> Walker<'a, '_> {
             return Ok(());
         }
         let dtype = get("dtype").ok_or_else(|| err(at, "array wrapper without dtype"))?;
-        let (itemsize, has_object) =
-            dtype_size(&dtype).ok_or_else(|| err(at, "array wrapper dtype cannot be resolved statically"))?;
+        let (itemsize, has_object) = dtype_size(&dtype)
+            .ok_or_else(|| err(at, "array wrapper dtype cannot be resolved statically"))?;
         if has_object {
             if self.depth >= MAX_NESTING {
                 return Err(WalkError::Limit {

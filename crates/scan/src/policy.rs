@@ -374,11 +374,24 @@ const FAMILIES: &[(&str, &[&str])] = &[
     ),
     (
         "pickle-package-install",
-        &["pip", "ensurepip", "setuptools", "distutils", "venv", "site"],
+        &[
+            "pip",
+            "ensurepip",
+            "setuptools",
+            "distutils",
+            "venv",
+            "site",
+        ],
     ),
     (
         "pickle-scanner-tamper",
-        &["picklescan", "modelscan", "fickling", "portcullis", "pickletools"],
+        &[
+            "picklescan",
+            "modelscan",
+            "fickling",
+            "portcullis",
+            "pickletools",
+        ],
     ),
 ];
 

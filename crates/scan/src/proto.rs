@@ -201,7 +201,11 @@ pub(crate) fn scan_onnx(fs: &mut FileScan<'_>, member: &str, d: &[u8]) {
                     Some(&key),
                     format!("metadata value '{key}' holds an embedded file"),
                 );
-                fs.scan_blob(&crate::scanner::join(member, &format!("metadata:{key}")), val, 1);
+                fs.scan_blob(
+                    &crate::scanner::join(member, &format!("metadata:{key}")),
+                    val,
+                    1,
+                );
             }
         }
     }

@@ -101,7 +101,9 @@ pub(crate) fn scan(fs: &mut FileScan<'_>, member: &str, data: &[u8]) {
             continue;
         }
         if name == "__metadata__" {
-            let ok = v.as_object().is_some_and(|m| m.values().all(Value::is_string));
+            let ok = v
+                .as_object()
+                .is_some_and(|m| m.values().all(Value::is_string));
             if !ok {
                 problems.push((8, "__metadata__ must map strings to strings".into()));
             }
@@ -128,7 +130,10 @@ pub(crate) fn scan(fs: &mut FileScan<'_>, member: &str, data: &[u8]) {
             continue;
         };
         let [begin, end] = offs.as_slice() else {
-            problems.push((8, format!("tensor '{name}' data_offsets is not [begin, end]")));
+            problems.push((
+                8,
+                format!("tensor '{name}' data_offsets is not [begin, end]"),
+            ));
             continue;
         };
         let want = shape.iter().try_fold(size, |a, &b| a.checked_mul(b));
@@ -156,7 +161,9 @@ pub(crate) fn scan(fs: &mut FileScan<'_>, member: &str, data: &[u8]) {
         if *b != cursor {
             problems.push((
                 8,
-                format!("tensor '{name}' starts at {b}, expected {cursor}: offsets are not contiguous"),
+                format!(
+                    "tensor '{name}' starts at {b}, expected {cursor}: offsets are not contiguous"
+                ),
             ));
         }
         cursor = cursor.max(*e);

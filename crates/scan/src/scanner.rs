@@ -15,7 +15,9 @@ use portcullis_evidence::{Finding, Location, Severity, Sha256Digest};
 use sha2::{Digest, Sha256};
 
 use crate::detect::{detect, Format};
-use crate::{archive, gguf, keras, npy, pickle_scan, proto, rules, safetensors, ScanOptions, ScannedFile};
+use crate::{
+    archive, gguf, keras, npy, pickle_scan, proto, rules, safetensors, ScanOptions, ScannedFile,
+};
 
 /// State for scanning one top-level file.
 pub(crate) struct FileScan<'o> {
@@ -33,9 +35,13 @@ pub(crate) struct FileScan<'o> {
 
 /// A finding for a file or directory that could not be read.
 pub(crate) fn unreadable(path: &str, why: &str) -> Finding {
-    Finding::new("scan-unreadable", Severity::High, format!("cannot read: {why}"))
-        .at(Location::file(path))
-        .fix(rules::rule("scan-unreadable").map(|r| r.help).unwrap_or(""))
+    Finding::new(
+        "scan-unreadable",
+        Severity::High,
+        format!("cannot read: {why}"),
+    )
+    .at(Location::file(path))
+    .fix(rules::rule("scan-unreadable").map(|r| r.help).unwrap_or(""))
 }
 
 /// Reads, hashes and scans one file.
@@ -63,7 +69,11 @@ pub(crate) fn scan_file(path: &Path, opts: &ScanOptions) -> (ScannedFile, Vec<Fi
             ),
         )
         .at(Location::file(&name))
-        .fix(rules::rule("scan-limit-exceeded").map(|r| r.help).unwrap_or(""));
+        .fix(
+            rules::rule("scan-limit-exceeded")
+                .map(|r| r.help)
+                .unwrap_or(""),
+        );
         return (file, vec![f]);
     }
     if meta.len() >= LAZY_ZIP_BYTES {
@@ -78,8 +88,8 @@ pub(crate) fn scan_file(path: &Path, opts: &ScanOptions) -> (ScannedFile, Vec<Fi
         }
     }
     let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
-    let read =
-        std::fs::File::open(path).and_then(|f| f.take(limit.saturating_add(1)).read_to_end(&mut bytes));
+    let read = std::fs::File::open(path)
+        .and_then(|f| f.take(limit.saturating_add(1)).read_to_end(&mut bytes));
     if let Err(e) = read {
         return (file, vec![unreadable(&name, &e.to_string())]);
     }
@@ -108,7 +118,12 @@ type Scanned = (Vec<Format>, Vec<Finding>, Sha256Digest);
 /// then read member by member, skipping tensor storages, so the scan costs
 /// one sequential read instead of a whole-file allocation. `None` when the
 /// file is not a zip at offset 0.
-fn scan_large_zip(path: &Path, name: &str, len: u64, opts: &ScanOptions) -> Option<std::io::Result<Scanned>> {
+fn scan_large_zip(
+    path: &Path,
+    name: &str,
+    len: u64,
+    opts: &ScanOptions,
+) -> Option<std::io::Result<Scanned>> {
     use std::os::unix::fs::FileExt;
     let file = match std::fs::File::open(path) {
         Ok(f) => f,
@@ -132,8 +147,8 @@ fn scan_large_zip(path: &Path, name: &str, len: u64, opts: &ScanOptions) -> Opti
         let digest = Sha256Digest(hasher.finalize().into());
         let mut fs = FileScan::new(name, opts);
         fs.sha256 = Some(digest);
-        let len =
-            usize::try_from(len).map_err(|_| std::io::Error::other("file too large for this platform"))?;
+        let len = usize::try_from(len)
+            .map_err(|_| std::io::Error::other("file too large for this platform"))?;
         let mut formats = vec![Format::Zip];
         if let Some(sub) = archive::scan_zip(&mut fs, "", &archive::Src::File(&file, len), 0) {
             formats.push(sub);
@@ -143,7 +158,11 @@ fn scan_large_zip(path: &Path, name: &str, len: u64, opts: &ScanOptions) -> Opti
 }
 
 /// Scans bytes in memory.
-pub(crate) fn scan_in_memory(name: &str, bytes: &[u8], opts: &ScanOptions) -> (Vec<Format>, Vec<Finding>) {
+pub(crate) fn scan_in_memory(
+    name: &str,
+    bytes: &[u8],
+    opts: &ScanOptions,
+) -> (Vec<Format>, Vec<Finding>) {
     let (formats, findings, _) = run(name, bytes, opts);
     (formats, findings)
 }
@@ -247,14 +266,7 @@ impl<'o> FileScan<'o> {
         if Instant::now() > self.deadline {
             self.timed_out = true;
             let secs = self.opts.limits.deadline.as_secs_f64();
-            self.report(
-                "scan-timeout",
-                Severity::High,
-                member,
-                None,
-                None,
-                format!("per-file deadline of {secs:.0}s passed; the rest of the file was not inspected"),
-            );
+            self.report("scan-timeout", Severity::High, member, None, None, format!("per-file deadline of {secs:.0}s passed; the rest of the file was not inspected"));
             return true;
         }
         false
@@ -298,7 +310,9 @@ impl<'o> FileScan<'o> {
             match f {
                 Format::Pickle => pickle_scan::scan(self, member, data, 0, depth),
                 Format::Zip => {
-                    if let Some(sub) = archive::scan_zip(self, member, &archive::Src::Mem(data), depth) {
+                    if let Some(sub) =
+                        archive::scan_zip(self, member, &archive::Src::Mem(data), depth)
+                    {
                         out.push(sub);
                     }
                 }
@@ -311,9 +325,12 @@ impl<'o> FileScan<'o> {
                     Some("7z"),
                     "7-Zip archive: members cannot be inspected",
                 ),
-                Format::Gzip | Format::Zlib | Format::Bzip2 | Format::Xz | Format::Lzma | Format::Lz4 => {
-                    archive::scan_compressed(self, member, data, *f, depth)
-                }
+                Format::Gzip
+                | Format::Zlib
+                | Format::Bzip2
+                | Format::Xz
+                | Format::Lzma
+                | Format::Lz4 => archive::scan_compressed(self, member, data, *f, depth),
                 Format::Npy => npy::scan(self, member, data, depth),
                 Format::Safetensors => safetensors::scan(self, member, data),
                 Format::Gguf => gguf::scan(self, member, data),

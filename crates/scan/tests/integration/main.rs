@@ -1,6 +1,9 @@
 //! End-to-end tests over the committed, labelled fixture corpus and the
 //! hostile-input limits.
-#![allow(clippy::unwrap_used, reason = "test helpers fail loudly on broken fixtures")]
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers fail loudly on broken fixtures"
+)]
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -65,7 +68,8 @@ fn every_finding_names_a_registered_rule() {
     for f in &report.findings {
         assert!(rule(&f.rule).is_some(), "unregistered rule {}", f.rule);
     }
-    let fired: std::collections::BTreeSet<&str> = report.findings.iter().map(|f| f.rule.as_str()).collect();
+    let fired: std::collections::BTreeSet<&str> =
+        report.findings.iter().map(|f| f.rule.as_str()).collect();
     assert!(
         fired.len() >= 40,
         "only {} rules exercised: {fired:?}",
@@ -121,7 +125,8 @@ fn empty_directory_is_an_error_not_a_clean_scan() {
 
 #[test]
 fn ten_gigabyte_sparse_file_is_refused_quickly_as_a_finding() {
-    let path = std::env::temp_dir().join(format!("portcullis-scan-sparse-{}.bin", std::process::id()));
+    let path =
+        std::env::temp_dir().join(format!("portcullis-scan-sparse-{}.bin", std::process::id()));
     let f = std::fs::File::create(&path).unwrap();
     f.set_len(10 << 30).unwrap();
     drop(f);
@@ -162,8 +167,15 @@ fn billion_entry_memo_claims_hit_the_memo_limit() {
 fn gguf_claiming_two_to_the_sixty_tensors_is_rejected_without_allocating() {
     let bytes = std::fs::read(fixtures().join("gguf-malformed/huge_tensor_count.gguf")).unwrap();
     let (_, findings) = scan_bytes("x.gguf", &bytes, &ScanOptions::default());
-    let f = findings.iter().find(|f| f.rule == "gguf-malformed").unwrap();
-    assert!(f.message.contains("1152921504606846976 tensors"), "{}", f.message);
+    let f = findings
+        .iter()
+        .find(|f| f.rule == "gguf-malformed")
+        .unwrap();
+    assert!(
+        f.message.contains("1152921504606846976 tensors"),
+        "{}",
+        f.message
+    );
 }
 
 #[test]
@@ -173,7 +185,10 @@ fn expired_deadline_is_a_timeout_finding() {
     let bytes = std::fs::read(fixtures().join("benign/forest.joblib")).unwrap();
     std::thread::sleep(Duration::from_millis(2));
     let (_, findings) = scan_bytes("forest.joblib", &bytes, &opts);
-    assert!(findings.iter().any(|f| f.rule == "scan-timeout"), "{findings:?}");
+    assert!(
+        findings.iter().any(|f| f.rule == "scan-timeout"),
+        "{findings:?}"
+    );
 }
 
 #[test]
@@ -218,7 +233,10 @@ fn allowlist_suppresses_one_global_for_one_digest_and_reports_unused_entries() {
     };
     let report = scan_paths(&[path], &opts).unwrap();
     assert!(
-        !report.findings.iter().any(|f| f.rule == "pickle-unknown-global"),
+        !report
+            .findings
+            .iter()
+            .any(|f| f.rule == "pickle-unknown-global"),
         "{:?}",
         report.findings
     );
@@ -245,14 +263,18 @@ fn stored_zip(members: &[(&str, &[u8])]) -> Vec<u8> {
         let off = out.len() as u32;
         let n = name.len() as u16;
         let size = data.len() as u32;
-        out.extend_from_slice(b"PK\x03\x04\x14\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00");
+        out.extend_from_slice(
+            b"PK\x03\x04\x14\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00",
+        );
         out.extend_from_slice(&size.to_le_bytes());
         out.extend_from_slice(&size.to_le_bytes());
         out.extend_from_slice(&n.to_le_bytes());
         out.extend_from_slice(&0u16.to_le_bytes());
         out.extend_from_slice(name.as_bytes());
         out.extend_from_slice(data);
-        cd.extend_from_slice(b"PK\x01\x02\x14\x00\x14\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00");
+        cd.extend_from_slice(
+            b"PK\x01\x02\x14\x00\x14\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00",
+        );
         cd.extend_from_slice(&size.to_le_bytes());
         cd.extend_from_slice(&size.to_le_bytes());
         cd.extend_from_slice(&n.to_le_bytes());
@@ -282,7 +304,8 @@ fn large_zip_read_on_demand_matches_the_in_memory_scan() {
         ("archive/version", b"3\n"),
         ("../slip", b"x"),
     ]);
-    let path = std::env::temp_dir().join(format!("portcullis-scan-large-{}.pt", std::process::id()));
+    let path =
+        std::env::temp_dir().join(format!("portcullis-scan-large-{}.pt", std::process::id()));
     std::fs::write(&path, &bytes).unwrap();
     let report = scan_paths(std::slice::from_ref(&path), &ScanOptions::default()).unwrap();
     std::fs::remove_file(&path).unwrap();
@@ -292,5 +315,8 @@ fn large_zip_read_on_demand_matches_the_in_memory_scan() {
     assert_eq!(report.files[0].formats, formats);
     assert_eq!(report.files[0].sha256, Some(Sha256Digest(sha256(&bytes))));
     assert!(report.findings.iter().any(|f| f.rule == "pickle-code-exec"));
-    assert!(report.findings.iter().any(|f| f.rule == "zip-path-traversal"));
+    assert!(report
+        .findings
+        .iter()
+        .any(|f| f.rule == "zip-path-traversal"));
 }
