@@ -3,4 +3,5 @@
 
 mod flow;
 mod inputs;
+mod llm;
 mod support;
