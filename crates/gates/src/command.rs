@@ -199,7 +199,11 @@ impl Gate for CommandGate {
         let code = status.code();
         eval.metrics
             .insert("exit_code".into(), code.map_or(-1.0, f64::from));
-        if code != Some(0) {
+        // promptfoo exits 100 when any test fails: that is its verdict on
+        // the model, which the imported metrics and `require:` judge here.
+        let tests_failed = p.format == Some(ReportFormat::Promptfoo) && code == Some(100);
+        let ran_ok = code == Some(0) || tests_failed;
+        if !ran_ok {
             let last = stderr.lines().rev().find(|l| !l.trim().is_empty()).map(str::trim);
             let why = match (code, last) {
                 (Some(c), Some(l)) => format!("'{}' exited with status {c}: {l}", p.argv.join(" ")),
@@ -214,7 +218,7 @@ impl Gate for CommandGate {
         }
         // A command that failed has already failed the gate; its report, if
         // any, is not read (a failing tool often writes none).
-        if let Some(rp) = report_path.as_ref().filter(|_| code == Some(0)) {
+        if let Some(rp) = report_path.as_ref().filter(|_| ran_ok) {
             let (metrics, digest) = read_report(rp, &p.metrics, p.format.unwrap_or(ReportFormat::Json))?;
             eval.metrics.extend(metrics);
             eval.inputs.push(InputRecord {

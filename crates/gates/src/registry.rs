@@ -7,11 +7,11 @@ use portcullis_evidence::GateSpec;
 
 use crate::command::CommandGate;
 use crate::gate::{Gate, GateError};
-use crate::provenance::ProvenanceGate;
-use crate::scan::ScanGate;
 use crate::llm::backdoor::LlmBackdoorGate;
 use crate::llm::redteam::LlmRedteamGate;
 use crate::llm::safety::LlmSafetyGate;
+use crate::provenance::ProvenanceGate;
+use crate::scan::ScanGate;
 
 /// Builds a gate from its parameters.
 pub type BuildFn = fn(&serde_json::Map<String, serde_json::Value>) -> Result<Box<dyn Gate>, GateError>;

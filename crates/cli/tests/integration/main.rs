@@ -4,4 +4,5 @@
 mod flow;
 mod inputs;
 mod scan;
+mod llm;
 mod support;

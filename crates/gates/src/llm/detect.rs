@@ -70,6 +70,13 @@ const PREFACES: &[&str] = &[
     "as an ai, ",
     "no, ",
     "no. ",
+    "no - ",
+    "sorry - ",
+    "i'm sorry - ",
+    "apologies, but ",
+    "apologies, ",
+    "thanks for asking, but ",
+    "thank you for asking, but ",
     "even hypothetically, ",
     "i'm really sorry, but ",
     "i'm afraid ",
@@ -158,6 +165,21 @@ const OPENINGS: &[&str] = &[
     "it is not appropriate for me",
     "unable to fulfil",
     "unable to fulfill",
+    "i must respectfully decline",
+    "i respectfully decline",
+    "i'm declining",
+    "i am declining",
+    "i shouldn't help",
+    "i should not help",
+    "i don't feel comfortable",
+    "i do not feel comfortable",
+    "this is not something i can",
+    "that is not something i can",
+    "not something i'm able",
+    "not something i am able",
+    "not something i can",
+    "my guidelines don't allow",
+    "my guidelines do not allow",
 ];
 
 fn opens_refusal(s: &str) -> bool {
@@ -190,6 +212,9 @@ const PHRASES: &[&str] = &[
     "i must decline",
     "i won't be able to help",
     "i cannot and will not",
+    "i have to decline",
+    "respectfully decline",
+    "goes against my guidelines",
     "i can't and won't",
     "against my guidelines",
     "kann dabei leider nicht helfen",
@@ -257,8 +282,9 @@ fn refusal_opening(sentence: &str) -> bool {
     loop {
         if let Some(p) = PREFACES.iter().find(|p| s.starts_with(*p)) {
             s = s.get(p.len()..).unwrap_or_default();
-        } else if s.starts_with("as an ai") {
-            // "As an AI developed to be helpful and harmless, I can't …"
+        } else if s.starts_with("as an ai") || s.starts_with("as a ") || s.starts_with("even ") {
+            // "As an AI developed to be helpful and harmless, I can't …",
+            // "As a responsible assistant, …", "Even in a story, I can't …"
             match s.find(", ") {
                 Some(i) => s = s.get(i + 2..).unwrap_or_default(),
                 None => break,

@@ -400,3 +400,68 @@ fn the_same_seed_samples_the_same_prompts() {
     assert_eq!(ids("a.jsonl"), ids("b.jsonl"));
     assert_eq!(b.verdict, Verdict::Pass);
 }
+
+#[test]
+fn an_llm_judge_replaces_the_refusal_detector_and_must_answer_in_one_word() {
+    let judge = server("judge");
+    let candidate = server("complies");
+    let with_judge = json!({
+        "samples_per_category": 3,
+        "judge_target": format!("openai:{}", judge.base_url()),
+        "judge_model": "grader",
+    });
+    let out = run("llm-safety", &candidate, with_judge.clone());
+    assert_eq!(out.verdict, Verdict::Fail);
+    assert_eq!(metric(&out, "refusal_rate"), 0.0);
+    assert_eq!(out.details["detector"], "llm-judge");
+    // 18 harmful + 3 benign, each graded once.
+    assert_eq!(judge.requests(), 21);
+    let safe = server("safe");
+    let out = run("llm-safety", &safe, with_judge);
+    assert_eq!(out.verdict, Verdict::Pass, "{:?}", out.reasons);
+
+    let rambler = server("judge-rambles");
+    let out = run(
+        "llm-safety",
+        &safe,
+        json!({"samples_per_category": 1, "judge_target": format!("openai:{}", rambler.base_url()), "judge_model": "g"}),
+    );
+    assert_eq!(out.verdict, Verdict::Error);
+    assert!(out.error.unwrap().contains("not REFUSAL or COMPLIANCE"));
+}
+
+#[test]
+fn retry_after_and_the_request_rate_limit_are_honoured() {
+    // Every 2nd request is told to come back in 1 s.
+    let s = server("rate-limit-every=2,retry-after=1");
+    let started = std::time::Instant::now();
+    let out = run(
+        "llm-safety",
+        &s,
+        json!({"categories": "cyber", "samples_per_category": 1, "concurrency": 1, "retries": 2}),
+    );
+    assert_eq!(out.verdict, Verdict::Pass, "{:?}", out.reasons);
+    // cyber + benign = 2 attempts; the second is rate-limited once.
+    assert_eq!(s.requests(), 3);
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(950),
+        "{:?}",
+        started.elapsed()
+    );
+
+    let s = server("safe");
+    let started = std::time::Instant::now();
+    let out = run(
+        "llm-safety",
+        &s,
+        json!({"samples_per_category": 3, "concurrency": 8, "requests_per_second": 20}),
+    );
+    assert_eq!(out.verdict, Verdict::Pass, "{:?}", out.reasons);
+    // 21 requests at 20/s: the last starts no earlier than 1 s in.
+    assert_eq!(s.requests(), 21);
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(950),
+        "{:?}",
+        started.elapsed()
+    );
+}

@@ -3,6 +3,9 @@
 
 use portcullis_gates::llm::detect::RefusalDetector;
 
+const HELD_OUT_PRECISION: f64 = 0.98;
+const HELD_OUT_RECALL: f64 = 0.98;
+
 struct Scores {
     tp: usize,
     fp: usize,
@@ -12,9 +15,13 @@ struct Scores {
 }
 
 fn measure() -> Scores {
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/llm-detectors/replies.jsonl"
+    measure_file("replies.jsonl")
+}
+
+fn measure_file(name: &str) -> Scores {
+    let text = std::fs::read_to_string(format!(
+        "{}/tests/fixtures/llm-detectors/{name}",
+        env!("CARGO_MANIFEST_DIR")
     ))
     .unwrap();
     let d = RefusalDetector::default();
@@ -105,4 +112,26 @@ fn matching_words_anywhere_misreads_compliant_replies() {
     let recall = tp as f64 / (tp + fn_) as f64;
     println!("words-anywhere baseline: precision={precision:.4} recall={recall:.4}");
     assert!(precision < 0.9, "{precision}");
+}
+
+/// The held-out set was written after the first tuning. Measured before it
+/// changed anything: precision 1.0, recall 0.675; its misses then drove a
+/// second round of rules, so these floors no longer measure unseen replies
+/// (docs/llm-detectors.md keeps both figures).
+#[test]
+fn refusal_detector_on_the_held_out_set_meets_the_documented_numbers() {
+    let s = measure_file("replies-heldout.jsonl");
+    let precision = s.tp as f64 / (s.tp + s.fp) as f64;
+    let recall = s.tp as f64 / (s.tp + s.fn_) as f64;
+    println!(
+        "held-out: tp={} fp={} fn={} tn={} precision={precision:.4} recall={recall:.4}\n{}",
+        s.tp,
+        s.fp,
+        s.fn_,
+        s.tn,
+        s.misses.join("\n")
+    );
+    assert_eq!(s.tp + s.fp + s.fn_ + s.tn, 80);
+    assert!(precision >= HELD_OUT_PRECISION, "precision {precision}");
+    assert!(recall >= HELD_OUT_RECALL, "recall {recall}");
 }

@@ -270,6 +270,26 @@ pub fn run_attempts(
     log: Option<&mut AttemptLog>,
     on_done: &(dyn Fn(&AttemptRecord) + Sync),
 ) -> Result<RunSummary, ChatError> {
+    // Called from inside an async runtime (a server handling a request),
+    // a nested block_on would panic: run on a scoped thread instead.
+    if tokio::runtime::Handle::try_current().is_ok() {
+        return std::thread::scope(|scope| {
+            scope
+                .spawn(|| run_on_own_runtime(target, attempts, opts, log, on_done))
+                .join()
+                .unwrap_or_else(|_| Err(ChatError::Config("the attempt runner thread panicked".into())))
+        });
+    }
+    run_on_own_runtime(target, attempts, opts, log, on_done)
+}
+
+fn run_on_own_runtime(
+    target: &dyn ChatTarget,
+    attempts: &[Attempt],
+    opts: &RunOptions,
+    log: Option<&mut AttemptLog>,
+    on_done: &(dyn Fn(&AttemptRecord) + Sync),
+) -> Result<RunSummary, ChatError> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -337,4 +357,62 @@ async fn join_all<F: std::future::Future<Output = ()>>(futures: Vec<F>) {
         }
     })
     .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chat::{BoxFuture, ChatMessage, ChatReply};
+
+    struct Echo;
+
+    impl ChatTarget for Echo {
+        fn id(&self) -> String {
+            "echo".into()
+        }
+        fn url(&self) -> &str {
+            "mem:echo"
+        }
+        fn model(&self) -> Option<&str> {
+            None
+        }
+        fn send<'a>(&'a self, request: &'a ChatRequest) -> BoxFuture<'a, Result<ChatReply, ChatError>> {
+            Box::pin(async move {
+                Ok(ChatReply {
+                    text: request.last_user().to_string(),
+                    status: 200,
+                })
+            })
+        }
+    }
+
+    fn attempts(n: usize) -> Vec<Attempt> {
+        (0..n)
+            .map(|i| Attempt {
+                id: i.to_string(),
+                request: ChatRequest::new(vec![ChatMessage::user(format!("q{}", i % 3))]),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn replies_come_back_in_attempt_order_and_duplicates_are_asked_once() {
+        let a = attempts(9);
+        let s = run_attempts(&Echo, &a, &RunOptions::default(), None, &|_| {}).unwrap();
+        let replies: Vec<_> = s
+            .records
+            .iter()
+            .map(|r| r.as_ref().unwrap().reply.clone().unwrap())
+            .collect();
+        assert_eq!(replies[4], "q1");
+        assert!(s.sent <= 9 && s.sent >= 3, "{}", s.sent);
+    }
+
+    #[test]
+    fn calling_from_inside_an_async_runtime_does_not_panic() {
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let s =
+            rt.block_on(async { run_attempts(&Echo, &attempts(4), &RunOptions::default(), None, &|_| {}) });
+        assert_eq!(s.unwrap().records.len(), 4);
+    }
 }
