@@ -49,6 +49,8 @@ enum Command {
     Init(cmd::init::Args),
     /// Print the policy's JSON Schema (for editors).
     Schema,
+    /// Audit CI/CD pipeline definitions for missing or skippable model gates.
+    AuditCi(cmd::audit_ci::Args),
 }
 
 fn main() -> ExitCode {
@@ -65,6 +67,7 @@ fn main() -> ExitCode {
         Command::Keygen(a) => cmd::keygen::run(a),
         Command::Init(a) => cmd::init::run(a),
         Command::Schema => cmd::init::schema(),
+        Command::AuditCi(a) => cmd::audit_ci::run(a),
     };
     match result {
         Ok(code) => code.into(),

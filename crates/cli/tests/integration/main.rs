@@ -1,1 +1,3 @@
 //! CLI end-to-end tests.
+
+mod audit_ci;

@@ -361,11 +361,7 @@ fn sha256_file_matches_sha256_bytes_and_the_single_file_resource() {
 fn digests_nest_inside_the_rayon_pool() {
     use rayon::prelude::*;
     let expected = load_expected();
-    let case = expected
-        .cases
-        .iter()
-        .find(|c| c.id == "nested-shards-7")
-        .unwrap();
+    let case = expected.cases.iter().find(|c| c.id == "nested-shards-7").unwrap();
     let path = fixture_dir().join(&case.model);
     let digests: Vec<String> = (0..8)
         .into_par_iter()
