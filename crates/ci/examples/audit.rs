@@ -30,11 +30,7 @@ fn main() -> ExitCode {
             _ => print!("{}", render_human(&report, &report.sources, false)),
         }
     } else {
-        eprintln!(
-            "{} files, {} findings",
-            report.files.len(),
-            report.findings.len()
-        );
+        eprintln!("{} files, {} findings", report.files.len(), report.findings.len());
     }
     if report.has_errors() {
         ExitCode::from(2)

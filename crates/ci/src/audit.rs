@@ -243,12 +243,7 @@ struct FileResult {
     source: Option<String>,
 }
 
-fn audit_one(
-    path: &Path,
-    walk_root: &Path,
-    explicit: bool,
-    options: &AuditOptions,
-) -> Option<FileResult> {
+fn audit_one(path: &Path, walk_root: &Path, explicit: bool, options: &AuditOptions) -> Option<FileResult> {
     let name = display(path);
     let mk = |system, status| AuditedFile {
         path: name.clone(),
@@ -323,10 +318,7 @@ fn audit_one(
             }
         }
     } else {
-        if by_name.is_none()
-            && !explicit
-            && !(src.contains("argoproj.io") || src.contains("tekton.dev"))
-        {
+        if by_name.is_none() && !explicit && !(src.contains("argoproj.io") || src.contains("tekton.dev")) {
             // A walked YAML file that names no CI system: not ours.
             return None;
         }
@@ -408,10 +400,7 @@ fn apply_filters(findings: &mut Vec<Finding>, file: &str, lines: &[&str], option
         let above = line.checked_sub(2).and_then(|i| lines.get(i));
         let inline = here.is_some_and(|l| inline_ignored(l, &f.rule))
             || above.is_some_and(|l| inline_ignored(l, &f.rule));
-        let by_config = options
-            .config
-            .as_ref()
-            .is_some_and(|c| c.ignores(&f.rule, file));
+        let by_config = options.config.as_ref().is_some_and(|c| c.ignores(&f.rule, file));
         !(inline || by_config)
     });
     if let Some(cfg) = &options.config {
@@ -522,10 +511,7 @@ mod tests {
             system_by_name(Path::new("r/.gitlab-ci.yml")),
             Some(System::GitlabCi)
         );
-        assert_eq!(
-            system_by_name(Path::new("r/Jenkinsfile")),
-            Some(System::Jenkins)
-        );
+        assert_eq!(system_by_name(Path::new("r/Jenkinsfile")), Some(System::Jenkins));
         assert_eq!(
             system_by_name(Path::new("r/azure-pipelines.yml")),
             Some(System::AzurePipelines)

@@ -34,13 +34,7 @@ struct Ctx<'a, 'b> {
 
 impl Ctx<'_, '_> {
     /// Expands `- template: x.yml` items of a list under `key`.
-    fn expand(
-        &mut self,
-        items: &[Node],
-        key: &str,
-        dir: &Path,
-        depth: usize,
-    ) -> Vec<(Node, Option<String>)> {
+    fn expand(&mut self, items: &[Node], key: &str, dir: &Path, depth: usize) -> Vec<(Node, Option<String>)> {
         let mut out = Vec::new();
         for item in items {
             let Some(tpl) = item.get_str("template") else {
@@ -68,8 +62,7 @@ impl Ctx<'_, '_> {
                         .to_string_lossy()
                         .replace('\\', "/");
                     let sub_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-                    if let Some(list) = docs.first().and_then(|d| d.get(key)).and_then(Node::as_seq)
-                    {
+                    if let Some(list) = docs.first().and_then(|d| d.get(key)).and_then(Node::as_seq) {
                         for (n, f) in self.expand(list, key, &sub_dir, depth + 1) {
                             out.push((n, f.or_else(|| Some(shown.clone()))));
                         }
@@ -105,9 +98,7 @@ fn parse_step(node: &Node) -> Option<Step> {
                 let (Some(k), Some(t)) = (k.as_str(), Text::from_node(v)) else {
                     continue;
                 };
-                if matches!(k, "inlineScript" | "script" | "Inline" | "arguments")
-                    && step.run.is_none()
-                {
+                if matches!(k, "inlineScript" | "script" | "Inline" | "arguments") && step.run.is_none() {
                     step.run = Some(t.clone());
                 }
                 step.with.push((k.to_string(), t));
@@ -146,21 +137,12 @@ fn collect_strategy_steps(node: &Node, out: &mut Vec<Node>, depth: usize) {
     }
 }
 
-fn parse_job(
-    ctx: &mut Ctx<'_, '_>,
-    node: &Node,
-    prefix: &str,
-    dir: &Path,
-    file: Option<String>,
-) -> Job {
+fn parse_job(ctx: &mut Ctx<'_, '_>, node: &Node, prefix: &str, dir: &Path, file: Option<String>) -> Job {
     let (name_node, deployment) = match node.get("deployment") {
         Some(n) => (Some(n), true),
         None => (node.get("job"), false),
     };
-    let name = name_node
-        .and_then(Node::as_str)
-        .unwrap_or("job")
-        .to_string();
+    let name = name_node.and_then(Node::as_str).unwrap_or("job").to_string();
     let mut job = Job {
         id: format!("{prefix}{name}"),
         name: node.get_str("displayName").map(str::to_string),
@@ -168,11 +150,7 @@ fn parse_job(
         file,
         ..Job::default()
     };
-    for (dep, pos) in node
-        .get("dependsOn")
-        .map(Node::str_items)
-        .unwrap_or_default()
-    {
+    for (dep, pos) in node.get("dependsOn").map(Node::str_items).unwrap_or_default() {
         job.needs.push(Edge {
             to: format!("{prefix}{dep}"),
             optional: false,
@@ -271,11 +249,7 @@ pub fn parse(file: &str, path: &Path, doc: &Node, loader: &Loader<'_>) -> Pipeli
                 let sname = stage.get_str("stage").unwrap_or("stage").to_string();
                 let prefix = format!("{sname}.");
                 let deps: Vec<String> = match stage.get("dependsOn") {
-                    Some(d) => d
-                        .str_items()
-                        .iter()
-                        .map(|(s, _)| (*s).to_string())
-                        .collect(),
+                    Some(d) => d.str_items().iter().map(|(s, _)| (*s).to_string()).collect(),
                     None => prev.iter().cloned().collect(),
                 };
                 let stage_cond = stage.get("condition").and_then(Text::from_node);
@@ -286,8 +260,7 @@ pub fn parse(file: &str, path: &Path, doc: &Node, loader: &Loader<'_>) -> Pipeli
                     .to_vec();
                 let mut ids = Vec::new();
                 for (jn, jf) in ctx.expand(&raw, "jobs", &dir, 0) {
-                    let mut job =
-                        parse_job(&mut ctx, &jn, &prefix, &dir, jf.or_else(|| file.clone()));
+                    let mut job = parse_job(&mut ctx, &jn, &prefix, &dir, jf.or_else(|| file.clone()));
                     for d in &deps {
                         if let Some((_, dj)) = stage_jobs.iter().find(|(n, _)| n == d) {
                             for id in dj {
@@ -302,8 +275,7 @@ pub fn parse(file: &str, path: &Path, doc: &Node, loader: &Loader<'_>) -> Pipeli
                     }
                     if let Some(c) = &stage_cond {
                         if runs_on_failure(&c.value) && job.runs_on_failure.is_none() {
-                            job.runs_on_failure =
-                                Some(Marker::new(format!("condition: {}", c.value), c.pos));
+                            job.runs_on_failure = Some(Marker::new(format!("condition: {}", c.value), c.pos));
                         }
                         job.conditions.push(c.clone());
                     }

@@ -179,13 +179,7 @@ pub const PATTERNS: &[Pattern] = &[
         &[],
         High,
     ),
-    p(
-        Deploy,
-        "Hugging Face Hub upload",
-        &["hf", "upload"],
-        &[],
-        Medium,
-    ),
+    p(Deploy, "Hugging Face Hub upload", &["hf", "upload"], &[], Medium),
     p(Deploy, "Hugging Face Hub push", &["push_to_hub"], &[], High),
     p(
         Deploy,
@@ -326,24 +320,12 @@ pub const PATTERNS: &[Pattern] = &[
     p(Gate, "lm-evaluation-harness", &["lm_eval"], &[], High),
     p(Gate, "lm-evaluation-harness", &["lm-eval"], &[], High),
     p(Gate, "deepeval", &["deepeval"], &[], High),
-    p(
-        Gate,
-        "inspect evaluation",
-        &["inspect", "eval"],
-        &[],
-        Medium,
-    ),
+    p(Gate, "inspect evaluation", &["inspect", "eval"], &[], Medium),
     p(Gate, "evaluation test suite", &["pytest"], EVALISH, Medium),
     p(Gate, "evaluation script", &["python"], EVALISH, Medium),
     p(Gate, "evaluation task", &["make"], EVALISH, Medium),
     p(Gate, "evaluation task", &["npm", "run"], EVALISH, Low),
-    p(
-        Gate,
-        "evaluation action or template",
-        &["uses"],
-        EVALISH,
-        Medium,
-    ),
+    p(Gate, "evaluation action or template", &["uses"], EVALISH, Medium),
 ];
 
 /// Why a step was classified: which row and where in which text.
@@ -538,16 +520,9 @@ pub fn classify_name(name: &str) -> Option<Kind> {
 pub fn is_check_name(name: &str) -> bool {
     let lower = name.to_ascii_lowercase();
     classify_name(&lower) == Some(Gate)
-        || [
-            "test",
-            "validate",
-            "validation",
-            "check",
-            "quality",
-            "verify",
-        ]
-        .iter()
-        .any(|w| find_word(&lower, w, 0).is_some())
+        || ["test", "validate", "validation", "check", "quality", "verify"]
+            .iter()
+            .any(|w| find_word(&lower, w, 0).is_some())
 }
 
 #[cfg(test)]

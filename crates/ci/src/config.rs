@@ -122,10 +122,7 @@ impl AuditConfig {
                     for (rk, rv) in v.as_map().unwrap_or_default() {
                         let id = rk.as_str().unwrap_or_default();
                         if !known_rule(id) {
-                            problems.push(format!(
-                                "{}:{}: unknown rule id '{id}'",
-                                rk.pos.line, rk.pos.col
-                            ));
+                            problems.push(format!("{}:{}: unknown rule id '{id}'", rk.pos.line, rk.pos.col));
                             continue;
                         }
                         match rv.as_str().map(str::parse::<Severity>) {
@@ -160,9 +157,9 @@ impl AuditConfig {
 
     /// Whether a finding of `rule` in `file` is ignored.
     pub fn ignores(&self, rule: &str, file: &str) -> bool {
-        self.ignore.iter().any(|e| {
-            e.rule == rule && (e.paths.is_empty() || e.paths.iter().any(|g| glob_match(g, file)))
-        })
+        self.ignore
+            .iter()
+            .any(|e| e.rule == rule && (e.paths.is_empty() || e.paths.iter().any(|g| glob_match(g, file))))
     }
 }
 
@@ -177,11 +174,7 @@ fn parse_ignores(v: &Node, problems: &mut Vec<String>) -> Vec<IgnoreEntry> {
             match k.as_str() {
                 Some("rule") => entry.rule = val.as_str().unwrap_or_default().to_string(),
                 Some("paths") => {
-                    entry.paths = val
-                        .str_items()
-                        .into_iter()
-                        .map(|(s, _)| s.to_string())
-                        .collect();
+                    entry.paths = val.str_items().into_iter().map(|(s, _)| s.to_string()).collect();
                 }
                 other => problems.push(format!(
                     "{}:{}: unknown key '{}' in ignore entry (expected `rule`, `paths`)",
@@ -258,10 +251,7 @@ mod tests {
         assert!(glob_match("**/c.yml", "c.yml"));
         assert!(!glob_match("legacy/*", "legacy/a/b.yml"));
         assert!(glob_match("legacy/*", "legacy/b.yml"));
-        assert!(glob_match(
-            ".github/workflows/?.yml",
-            ".github/workflows/a.yml"
-        ));
+        assert!(glob_match(".github/workflows/?.yml", ".github/workflows/a.yml"));
     }
 
     #[test]

@@ -131,11 +131,7 @@ fn resolve_extends(node: &Node, entries: &[Entry], depth: usize) -> Node {
     }
     let mut base: Option<Node> = None;
     for (name, _) in ext.str_items() {
-        if let Some((_, tpl, _)) = entries
-            .iter()
-            .rev()
-            .find(|(k, _, _)| k.as_str() == Some(name))
-        {
+        if let Some((_, tpl, _)) = entries.iter().rev().find(|(k, _, _)| k.as_str() == Some(name)) {
             let tpl = resolve_extends(tpl, entries, depth + 1);
             base = Some(match base {
                 None => tpl,
@@ -225,11 +221,7 @@ fn parse_job(id: &Node, node: &Node, file: Option<String>) -> (Job, String) {
     for key in ["only", "except"] {
         if let (Some(k), Some(v)) = (node.key_node(key), node.get(key)) {
             let list: Vec<String> = match v.get("refs") {
-                Some(refs) => refs
-                    .str_items()
-                    .iter()
-                    .map(|(s, _)| s.to_string())
-                    .collect(),
+                Some(refs) => refs.str_items().iter().map(|(s, _)| s.to_string()).collect(),
                 None => v.str_items().iter().map(|(s, _)| s.to_string()).collect(),
             };
             job.conditions
@@ -366,10 +358,7 @@ pub fn parse(file: &str, path: &Path, doc: &Node, loader: &Loader<'_>) -> Pipeli
         }
         let resolved = resolve_extends(v, &entries, 0);
         let (job, stage) = parse_job(k, &resolved, from.clone());
-        let idx = stages
-            .iter()
-            .position(|s| *s == stage)
-            .unwrap_or(usize::MAX);
+        let idx = stages.iter().position(|s| *s == stage).unwrap_or(usize::MAX);
         jobs.push((job, idx));
     }
     // Stage order: without `needs`, a job waits for every job of earlier stages.

@@ -101,8 +101,7 @@ fn tokenize(src: &str) -> Result<Vec<Token>, JenkinsError> {
         } else if c == '/' && next == Some('*') {
             let mut k = i + 2;
             while k < chars.len()
-                && !(chars.get(k).map(|x| x.1) == Some('*')
-                    && chars.get(k + 1).map(|x| x.1) == Some('/'))
+                && !(chars.get(k).map(|x| x.1) == Some('*') && chars.get(k + 1).map(|x| x.1) == Some('/'))
             {
                 k += 1;
             }
@@ -111,8 +110,7 @@ fn tokenize(src: &str) -> Result<Vec<Token>, JenkinsError> {
             }
             (None, k + 2)
         } else if c == '\'' || c == '"' {
-            let triple = chars.get(i + 1).map(|x| x.1) == Some(c)
-                && chars.get(i + 2).map(|x| x.1) == Some(c);
+            let triple = chars.get(i + 1).map(|x| x.1) == Some(c) && chars.get(i + 2).map(|x| x.1) == Some(c);
             let q = if triple { 3 } else { 1 };
             let mut k = i + q;
             loop {
@@ -145,10 +143,7 @@ fn tokenize(src: &str) -> Result<Vec<Token>, JenkinsError> {
             {
                 k += 1;
             }
-            (
-                Some(Tok::Ident(src.get(b..byte(k)).unwrap_or("").to_string())),
-                k,
-            )
+            (Some(Tok::Ident(src.get(b..byte(k)).unwrap_or("").to_string())), k)
         } else {
             let t = match c {
                 '{' => Some(Tok::Open),
@@ -204,14 +199,9 @@ impl Block {
     fn named_str(&self, key: &str) -> Option<&str> {
         let mut it = self.args.iter().peekable();
         while let Some(t) = it.next() {
-            if t.tok == Tok::Ident(key.to_string())
-                && it.peek().is_some_and(|n| n.tok == Tok::Other(':'))
-            {
+            if t.tok == Tok::Ident(key.to_string()) && it.peek().is_some_and(|n| n.tok == Tok::Other(':')) {
                 it.next();
-                if let Some(Token {
-                    tok: Tok::Str(s), ..
-                }) = it.next()
-                {
+                if let Some(Token { tok: Tok::Str(s), .. }) = it.next() {
                     return Some(s);
                 }
             }
@@ -221,13 +211,9 @@ impl Block {
     fn named_is_true(&self, key: &str) -> bool {
         let mut it = self.args.iter().peekable();
         while let Some(t) = it.next() {
-            if t.tok == Tok::Ident(key.to_string())
-                && it.peek().is_some_and(|n| n.tok == Tok::Other(':'))
-            {
+            if t.tok == Tok::Ident(key.to_string()) && it.peek().is_some_and(|n| n.tok == Tok::Other(':')) {
                 it.next();
-                return it
-                    .next()
-                    .is_some_and(|n| n.tok == Tok::Ident("true".into()));
+                return it.next().is_some_and(|n| n.tok == Tok::Ident("true".into()));
             }
         }
         false
@@ -485,10 +471,7 @@ pub fn parse(file: &str, src: &str) -> Result<Pipeline, JenkinsError> {
         let _ = t;
         top.extend(parse_blocks(&toks, &mut i, 0)?);
     }
-    let Some(pipe) = top
-        .iter()
-        .find(|b| b.name == "pipeline" && b.body.is_some())
-    else {
+    let Some(pipe) = top.iter().find(|b| b.name == "pipeline" && b.body.is_some()) else {
         let why = if top.iter().any(|b| b.name == "node") {
             "scripted pipeline (`node { }`), which is Groovy code the auditor does not evaluate"
         } else {

@@ -22,21 +22,19 @@ fn text_of(node: &Node) -> Option<Text> {
 
 /// Argo `depends` atoms: `(task, on_failure)`.
 fn depends_atoms(expr: &str) -> Vec<(String, bool)> {
-    expr.split(|c: char| {
-        c == '&' || c == '|' || c == '(' || c == ')' || c == '!' || c.is_whitespace()
-    })
-    .filter(|s| !s.is_empty())
-    .map(|atom| match atom.split_once('.') {
-        Some((task, result)) => (
-            task.to_string(),
-            matches!(
-                result,
-                "Failed" | "Errored" | "Completed" | "AnyFailed" | "AllFailed" | "Omitted"
+    expr.split(|c: char| c == '&' || c == '|' || c == '(' || c == ')' || c == '!' || c.is_whitespace())
+        .filter(|s| !s.is_empty())
+        .map(|atom| match atom.split_once('.') {
+            Some((task, result)) => (
+                task.to_string(),
+                matches!(
+                    result,
+                    "Failed" | "Errored" | "Completed" | "AnyFailed" | "AllFailed" | "Omitted"
+                ),
             ),
-        ),
-        None => (atom.to_string(), false),
-    })
-    .collect()
+            None => (atom.to_string(), false),
+        })
+        .collect()
 }
 
 fn argo_template_steps(
@@ -126,10 +124,7 @@ fn argo(file: &str, doc: &Node) -> Option<Pipeline> {
             }
         }
     }
-    let templates = spec
-        .get("templates")
-        .and_then(Node::as_seq)
-        .unwrap_or_default();
+    let templates = spec.get("templates").and_then(Node::as_seq).unwrap_or_default();
     let find = |name: &str| templates.iter().find(|t| t.get_str("name") == Some(name));
     let entry = spec
         .get_str("entrypoint")
@@ -143,11 +138,7 @@ fn argo(file: &str, doc: &Node) -> Option<Pipeline> {
     {
         for t in tasks {
             let mut edges = Vec::new();
-            for (d, pos) in t
-                .get("dependencies")
-                .map(Node::str_items)
-                .unwrap_or_default()
-            {
+            for (d, pos) in t.get("dependencies").map(Node::str_items).unwrap_or_default() {
                 edges.push(Edge {
                     to: d.to_string(),
                     optional: false,
@@ -236,9 +227,7 @@ fn argo(file: &str, doc: &Node) -> Option<Pipeline> {
             .and_then(Node::as_seq)
         {
             for a in args {
-                if let (Some(n), Some(v)) =
-                    (a.get_str("name"), a.get("value").and_then(Text::from_node))
-                {
+                if let (Some(n), Some(v)) = (a.get_str("name"), a.get("value").and_then(Text::from_node)) {
                     for s in &mut steps {
                         s.with.push((n.to_string(), v.clone()));
                     }
@@ -257,9 +246,7 @@ fn argo(file: &str, doc: &Node) -> Option<Pipeline> {
             job.conditions.push(w);
         }
         if let Some(c) = t.get("continueOn") {
-            if c.get("failed").is_some_and(Node::is_true)
-                || c.get("error").is_some_and(Node::is_true)
-            {
+            if c.get("failed").is_some_and(Node::is_true) || c.get("error").is_some_and(Node::is_true) {
                 let at = t.key_node("continueOn").map_or(c.pos, |k| k.pos);
                 job.allow_failure = Some(Marker::new("continueOn", at));
             }
@@ -343,16 +330,11 @@ fn tekton(file: &str, doc: &Node, all: &[Node]) -> Option<Pipeline> {
         _ => return None,
     };
     let mut p = Pipeline::new(file, System::Tekton);
-    for prm in spec
-        .get("params")
-        .and_then(Node::as_seq)
-        .unwrap_or_default()
-    {
+    for prm in spec.get("params").and_then(Node::as_seq).unwrap_or_default() {
         if let Some(n) = prm.get("name") {
             p.inputs.push(UserInput {
                 name: n.as_str().unwrap_or_default().to_string(),
-                free_text: prm.get_str("type").unwrap_or("string") == "string"
-                    && prm.get("enum").is_none(),
+                free_text: prm.get_str("type").unwrap_or("string") == "string" && prm.get("enum").is_none(),
                 pos: n.pos,
             });
         }
@@ -364,10 +346,7 @@ fn tekton(file: &str, doc: &Node, all: &[Node]) -> Option<Pipeline> {
         })
     };
     let tasks = spec.get("tasks").and_then(Node::as_seq).unwrap_or_default();
-    let finally = spec
-        .get("finally")
-        .and_then(Node::as_seq)
-        .unwrap_or_default();
+    let finally = spec.get("finally").and_then(Node::as_seq).unwrap_or_default();
     let main_ids: Vec<String> = tasks
         .iter()
         .filter_map(|t| t.get_str("name"))
@@ -410,10 +389,7 @@ fn tekton(file: &str, doc: &Node, all: &[Node]) -> Option<Pipeline> {
         }
         let mut with = Vec::new();
         for prm in t.get("params").and_then(Node::as_seq).unwrap_or_default() {
-            if let (Some(n), Some(v)) = (
-                prm.get_str("name"),
-                prm.get("value").and_then(Text::from_node),
-            ) {
+            if let (Some(n), Some(v)) = (prm.get_str("name"), prm.get("value").and_then(Text::from_node)) {
                 with.push((n.to_string(), v));
             }
         }

@@ -30,13 +30,7 @@ fn severity_code(s: Severity) -> &'static str {
     }
 }
 
-fn snippet(
-    out: &mut String,
-    loc: &Location,
-    sources: &BTreeMap<String, String>,
-    color: bool,
-    arrow: &str,
-) {
+fn snippet(out: &mut String, loc: &Location, sources: &BTreeMap<String, String>, color: bool, arrow: &str) {
     let file = loc.file.as_deref().unwrap_or("<unknown>");
     let _ = writeln!(out, "  {} {loc}", paint(arrow, "1;34", color));
     let (Some(line_no), Some(src)) = (loc.line, sources.get(file)) else {
@@ -58,22 +52,14 @@ fn snippet(
     };
     let bar = paint("|", "1;34", color);
     let _ = writeln!(out, "{gutter} {bar}");
-    let _ = writeln!(
-        out,
-        "{} {bar} {line}",
-        paint(&line_no.to_string(), "1;34", color)
-    );
+    let _ = writeln!(out, "{} {bar} {line}", paint(&line_no.to_string(), "1;34", color));
     let carets = format!(
         "{}{} {}",
         " ".repeat(col - 1),
         "^".repeat(len),
         loc.label.as_deref().unwrap_or("")
     );
-    let _ = writeln!(
-        out,
-        "{gutter} {bar} {}",
-        paint(carets.trim_end(), "1;31", color)
-    );
+    let _ = writeln!(out, "{gutter} {bar} {}", paint(carets.trim_end(), "1;31", color));
 }
 
 fn render_finding(out: &mut String, f: &Finding, sources: &BTreeMap<String, String>, color: bool) {
@@ -104,11 +90,7 @@ fn render_finding(out: &mut String, f: &Finding, sources: &BTreeMap<String, Stri
 
 /// Renders the report for a terminal; `sources` maps a file (as shown in
 /// findings) to its text, usually [`AuditReport::sources`].
-pub fn render_human(
-    report: &AuditReport,
-    sources: &BTreeMap<String, String>,
-    color: bool,
-) -> String {
+pub fn render_human(report: &AuditReport, sources: &BTreeMap<String, String>, color: bool) -> String {
     let mut out = String::new();
     for f in &report.findings {
         render_finding(&mut out, f, sources, color);
@@ -131,9 +113,7 @@ pub fn render_human(
     }
     let mut counts = BTreeMap::new();
     for f in &report.findings {
-        *counts
-            .entry(std::cmp::Reverse(f.severity))
-            .or_insert(0usize) += 1;
+        *counts.entry(std::cmp::Reverse(f.severity)).or_insert(0usize) += 1;
     }
     let by_sev: Vec<String> = counts.iter().map(|(s, n)| format!("{n} {}", s.0)).collect();
     let analysed = report

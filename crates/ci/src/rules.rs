@@ -27,9 +27,14 @@ macro_rules! rule {
     };
 }
 
-rule!(DEPLOY_WITHOUT_GATE, "deploy-without-gate", "Deploy with no gate before it", High,
+rule!(
+    DEPLOY_WITHOUT_GATE,
+    "deploy-without-gate",
+    "Deploy with no gate before it",
+    High,
     "A model deploy or publish step has no evaluation, scan or red-team gate on every path that leads to it.",
-    "Add a gate job (portcullis, garak, modelscan, an eval suite) and make the deploy job need it.");
+    "Add a gate job (portcullis, garak, modelscan, an eval suite) and make the deploy job need it."
+);
 rule!(DEPLOY_WITHOUT_APPROVAL, "deploy-without-approval", "Deploy with no human approval", Medium,
     "A model deploy runs without any human approval construct in the pipeline (GitHub environment, GitLab protected environment or blocking manual job, Azure deployment environment, Jenkins input, Argo suspend).",
     "Run the deploy in a protected environment with required reviewers, or add a blocking approval step; approval rules themselves live in platform settings.");
@@ -39,27 +44,47 @@ rule!(GATE_ALLOWED_TO_FAIL, "gate-allowed-to-fail", "Gate allowed to fail", High
 rule!(DEPLOY_RUNS_ON_GATE_FAILURE, "deploy-runs-on-gate-failure", "Deploy runs even if the gate fails", Critical,
     "The deploy is guarded by a condition that also runs it after a failure (always(), !cancelled(), failure(), when: always, succeededOrFailed(), post always, finally, depends on .Failed).",
     "Use the default success condition on the deploy, or test the gate's result explicitly.");
-rule!(GATE_RESULT_SWALLOWED, "gate-result-swallowed", "Gate result swallowed in shell", High,
+rule!(
+    GATE_RESULT_SWALLOWED,
+    "gate-result-swallowed",
+    "Gate result swallowed in shell",
+    High,
     "The gate command's exit status is discarded in the script (|| true, set +e, ; exit 0, returnStatus).",
-    "Let the gate command's exit status fail the step; remove || true, set +e and trailing exit 0.");
-rule!(FAKE_GATE, "fake-gate", "Fake gate", High,
+    "Let the gate command's exit status fail the step; remove || true, set +e and trailing exit 0."
+);
+rule!(
+    FAKE_GATE,
+    "fake-gate",
+    "Fake gate",
+    High,
     "A job or step named as a test, evaluation or scan only echoes or succeeds without checking anything.",
-    "Make the job run the real evaluation, or rename it so nobody mistakes it for a gate.");
+    "Make the job run the real evaluation, or rename it so nobody mistakes it for a gate."
+);
 rule!(GATE_NOT_ON_DEPLOY_PATH, "gate-not-on-deploy-path", "Gate not on the deploy path", High,
     "The pipeline has a gate, but the deploy does not wait for it (a sibling job, GitLab needs: [], an optional need).",
     "Make the deploy job need the gate job (directly or through jobs that need it).");
 rule!(CONDITIONAL_GATE_BYPASS, "conditional-gate-bypass", "Gate skipped by a condition the deploy lacks", High,
     "The gate runs on fewer events, branches or inputs than the deploy, so some runs deploy without it (gate only on pull requests, an input that skips evaluation).",
     "Give the gate no condition the deploy lacks, or give the deploy the same condition.");
-rule!(ALWAYS_TRUE_CONDITION, "always-true-condition", "Condition that is always true", High,
+rule!(
+    ALWAYS_TRUE_CONDITION,
+    "always-true-condition",
+    "Condition that is always true",
+    High,
     "An if: mixes text outside ${{ }} with an expression, so it is a non-empty string and always true.",
-    "Put the whole condition inside one ${{ }} expression, or write it without ${{ }}.");
+    "Put the whole condition inside one ${{ }} expression, or write it without ${{ }}."
+);
 rule!(MANUAL_APPROVAL_NOT_BLOCKING, "manual-approval-not-blocking", "Manual approval job that does not block", High,
     "A GitLab manual job meant as an approval has allow_failure true (the default for manual jobs), so later jobs run without anyone clicking it.",
     "Set allow_failure: false on the manual job, or use a protected environment.");
-rule!(APPROVAL_WITHOUT_SUBMITTER, "approval-without-submitter", "Anyone can approve", Medium,
+rule!(
+    APPROVAL_WITHOUT_SUBMITTER,
+    "approval-without-submitter",
+    "Anyone can approve",
+    Medium,
     "A Jenkins input approves a deploy without a submitter list, so anyone with build access can approve.",
-    "Add submitter: 'group-or-user' to the input.");
+    "Add submitter: 'group-or-user' to the input."
+);
 rule!(DEPLOY_TARGET_FROM_INPUT, "deploy-target-from-input", "Deploy target picked by a free user input", Medium,
     "The deploy step or its environment takes a free-text user input, so whoever starts the run chooses where the model goes.",
     "Use a choice input with fixed targets, or derive the target from the branch.");
@@ -98,9 +123,7 @@ pub fn finding(rule: &RuleInfo, message: impl Into<String>) -> Finding {
 }
 
 fn loc(file: &str, pos: Pos, label: &str) -> Location {
-    Location::file(file)
-        .line_col(pos.line, pos.col)
-        .label(label)
+    Location::file(file).line_col(pos.line, pos.col).label(label)
 }
 
 /// What one step is, for the rules.
@@ -161,9 +184,7 @@ impl<'a> Facts<'a> {
                     .iter()
                     .map(|s| {
                         let hit = classify::classify_step(s);
-                        let fake = hit
-                            .as_ref()
-                            .is_some_and(|h| h.kind == Kind::Gate && h.by_name)
+                        let fake = hit.as_ref().is_some_and(|h| h.kind == Kind::Gate && h.by_name)
                             && step_is_trivial(s);
                         StepFacts { hit, fake }
                     })
@@ -175,8 +196,8 @@ impl<'a> Facts<'a> {
             .iter()
             .zip(&steps)
             .map(|(j, sf)| {
-                let named = classify::is_check_name(&j.id)
-                    || j.name.as_deref().is_some_and(classify::is_check_name);
+                let named =
+                    classify::is_check_name(&j.id) || j.name.as_deref().is_some_and(classify::is_check_name);
                 named
                     && !j.steps.is_empty()
                     && j.steps.iter().all(step_is_trivial)
@@ -294,9 +315,7 @@ impl<'a> Facts<'a> {
                     .and_then(|f| f.hit.as_ref())
                     .and_then(|h| h.run_offset);
                 match (hit_off, &st.run) {
-                    (Some(off), Some(run)) if self.foreign(j).is_none() => {
-                        run.pos_at(off, self.lines)
-                    }
+                    (Some(off), Some(run)) if self.foreign(j).is_none() => run.pos_at(off, self.lines),
                     _ => st.pos,
                 }
             })
@@ -498,10 +517,7 @@ pub fn check(p: &Pipeline, lines: &[&str]) -> Vec<Finding> {
                 .is_some_and(|w| classify::classify_name(w) == Some(Kind::Gate))
         });
         if gates.is_empty() && !upstream_gate_workflow {
-            let optional_gate = f
-                .ancestors(j, true)
-                .into_iter()
-                .find(|&a| f.job_gate_like(a));
+            let optional_gate = f.ancestors(j, true).into_iter().find(|&a| f.job_gate_like(a));
             let elsewhere = (0..p.jobs.len()).find(|&a| a != j && f.job_gate_like(a));
             match optional_gate.or(elsewhere) {
                 Some(g) => {
@@ -658,11 +674,7 @@ pub fn check(p: &Pipeline, lines: &[&str]) -> Vec<Finding> {
             }
             if a != j {
                 if let Some((m, false)) = &jb.manual {
-                    if !f
-                        .steps
-                        .get(a)
-                        .is_some_and(|v| v.iter().any(StepFacts::is_deploy))
-                    {
+                    if !f.steps.get(a).is_some_and(|v| v.iter().any(StepFacts::is_deploy)) {
                         out.push(
                             finding(
                                 &MANUAL_APPROVAL_NOT_BLOCKING,
@@ -685,9 +697,9 @@ pub fn check(p: &Pipeline, lines: &[&str]) -> Vec<Finding> {
             texts.extend(step.run.iter());
             texts.extend(step.with.iter().map(|(_, t)| t));
             texts.extend(job.environment.iter());
-            let hit = texts.iter().find_map(|t| {
-                references_input(&t.value, &input.name).map(|off| t.pos_at(off, lines))
-            });
+            let hit = texts
+                .iter()
+                .find_map(|t| references_input(&t.value, &input.name).map(|off| t.pos_at(off, lines)));
             if let Some(pos) = hit {
                 out.push(
                     finding(
@@ -812,10 +824,7 @@ pub fn check(p: &Pipeline, lines: &[&str]) -> Vec<Finding> {
                     out.push(
                         finding(
                             &GATE_UNPINNED,
-                            format!(
-                                "gate `{}` is pinned to '{}', not a commit SHA",
-                                uses.value, r
-                            ),
+                            format!("gate `{}` is pinned to '{}', not a commit SHA", uses.value, r),
                         )
                         .at(loc(f.file(j), uses.pos, "gate reference")),
                     );

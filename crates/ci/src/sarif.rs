@@ -62,11 +62,7 @@ fn physical(loc: &Location) -> Value {
 
 fn result(f: &Finding) -> Value {
     let rule_index = RULES.iter().position(|r| r.id == f.rule);
-    let file = f
-        .location
-        .as_ref()
-        .and_then(|l| l.file.as_deref())
-        .unwrap_or("");
+    let file = f.location.as_ref().and_then(|l| l.file.as_deref()).unwrap_or("");
     let mut r = json!({
         "ruleId": f.rule,
         "level": level(f.severity),
@@ -86,10 +82,7 @@ fn result(f: &Finding) -> Value {
         obj.insert("ruleIndex".into(), json!(i));
     }
     if let Some(loc) = &f.location {
-        obj.insert(
-            "locations".into(),
-            json!([{ "physicalLocation": physical(loc) }]),
-        );
+        obj.insert("locations".into(), json!([{ "physicalLocation": physical(loc) }]));
     }
     if !f.related.is_empty() {
         let rel: Vec<Value> = f

@@ -271,10 +271,7 @@ impl Builder {
             Event::SequenceStart(anchor, _) | Event::MappingStart(anchor, _) => {
                 self.charge(1, pos)?;
                 if self.stack.len() >= self.limits.max_depth {
-                    return Err(self.limit(
-                        pos,
-                        format!("nesting deeper than {}", self.limits.max_depth),
-                    ));
+                    return Err(self.limit(pos, format!("nesting deeper than {}", self.limits.max_depth)));
                 }
                 if matches!(ev, Event::SequenceStart(..)) {
                     self.stack.push(Frame::Seq {
@@ -301,10 +298,7 @@ impl Builder {
                         anchor,
                     ),
                     Some(Frame::Map {
-                        anchor,
-                        pos,
-                        entries,
-                        ..
+                        anchor, pos, entries, ..
                     }) => (
                         Node {
                             value: Value::Map(apply_merges(entries)),
@@ -463,9 +457,7 @@ impl Node {
                 out.push('\n');
             }
             Value::Seq(items) => items.iter().for_each(|n| n.collect_text(out, depth + 1)),
-            Value::Map(entries) => entries
-                .iter()
-                .for_each(|(_, v)| v.collect_text(out, depth + 1)),
+            Value::Map(entries) => entries.iter().for_each(|(_, v)| v.collect_text(out, depth + 1)),
         }
     }
 }
@@ -474,13 +466,7 @@ impl Node {
 ///
 /// Exact for plain, quoted, raw and `|` literal scalars; folded scalars point
 /// at their start. `lines` is the source split into lines.
-pub fn pos_in_text(
-    value: &str,
-    style: Style,
-    start: Pos,
-    byte_offset: usize,
-    lines: &[&str],
-) -> Pos {
+pub fn pos_in_text(value: &str, style: Style, start: Pos, byte_offset: usize, lines: &[&str]) -> Pos {
     let before = value.get(..byte_offset).unwrap_or(value);
     match style {
         Style::Plain => Pos::new(start.line, start.col + count_u32(before)),
@@ -523,10 +509,7 @@ mod tests {
         let b = docs[0].get("a").unwrap().get("b").unwrap();
         assert_eq!(b.pos, Pos::new(2, 6));
         assert_eq!(b.as_seq().unwrap()[1].pos, Pos::new(2, 10));
-        assert_eq!(
-            docs[0].get("a").unwrap().get("c").unwrap().pos,
-            Pos::new(3, 6)
-        );
+        assert_eq!(docs[0].get("a").unwrap().get("c").unwrap().pos, Pos::new(3, 6));
     }
 
     #[test]

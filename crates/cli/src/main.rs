@@ -53,6 +53,8 @@ enum Command {
     Init(cmd::init::Args),
     /// Print the policy's JSON Schema (for editors).
     Schema,
+    /// Audit CI/CD pipeline definitions for missing or skippable model gates.
+    AuditCi(cmd::audit_ci::Args),
 }
 
 fn main() -> ExitCode {
@@ -71,6 +73,7 @@ fn main() -> ExitCode {
         Command::Manifest(a) => cmd::manifest::run(a),
         Command::Init(a) => cmd::init::run(a),
         Command::Schema => cmd::init::schema(),
+        Command::AuditCi(a) => cmd::audit_ci::run(a),
     };
     match result {
         Ok(code) => code.into(),

@@ -13,8 +13,7 @@ fn temp_repo(name: &str) -> PathBuf {
     dir
 }
 
-const GOOD: &str =
-    "on: push\njobs:\n  deploy:\n    runs-on: x\n    steps:\n      - run: bentoml deploy .\n";
+const GOOD: &str = "on: push\njobs:\n  deploy:\n    runs-on: x\n    steps:\n      - run: bentoml deploy .\n";
 
 #[test]
 fn bad_files_are_reported_and_the_others_still_audited() {
@@ -41,10 +40,7 @@ fn bad_files_are_reported_and_the_others_still_audited() {
         FileStatus::Error(e) => assert!(e.contains("invalid yaml at 3:"), "{e}"),
         other => panic!("{other:?}"),
     }
-    assert!(matches!(
-        status("Jenkinsfile"),
-        FileStatus::NotAnalysable(_)
-    ));
+    assert!(matches!(status("Jenkinsfile"), FileStatus::NotAnalysable(_)));
     assert_eq!(status("good.yml"), FileStatus::Analysed);
     let rules: Vec<(&str, &str)> = report
         .findings
@@ -111,11 +107,7 @@ fn alias_bombs_large_and_small_give_clear_errors_in_bounded_time() {
     std::fs::write(wf.join("good.yml"), GOOD).unwrap();
     let start = Instant::now();
     let report = audit_paths(std::slice::from_ref(&dir), &AuditOptions::default());
-    assert!(
-        start.elapsed() < Duration::from_secs(20),
-        "{:?}",
-        start.elapsed()
-    );
+    assert!(start.elapsed() < Duration::from_secs(20), "{:?}", start.elapsed());
     let err = |suffix: &str| match &report
         .files
         .iter()
@@ -127,32 +119,17 @@ fn alias_bombs_large_and_small_give_clear_errors_in_bounded_time() {
         other => panic!("{suffix}: {other:?}"),
     };
     assert!(err("big.yml").contains("larger than"), "{}", err("big.yml"));
-    assert!(
-        err("small.yml").contains("alias bomb"),
-        "{}",
-        err("small.yml")
-    );
-    assert!(report
-        .findings
-        .iter()
-        .any(|f| f.rule == "deploy-without-gate"));
+    assert!(err("small.yml").contains("alias bomb"), "{}", err("small.yml"));
+    assert!(report.findings.iter().any(|f| f.rule == "deploy-without-gate"));
     std::fs::remove_dir_all(dir).unwrap();
 }
 
 #[test]
 fn deeply_nested_yaml_and_jenkins_blocks_hit_depth_limits() {
     let dir = temp_repo("deep");
-    let deep_yaml = format!(
-        "on: push\njobs: {}{}\n",
-        "[".repeat(10_000),
-        "]".repeat(10_000)
-    );
+    let deep_yaml = format!("on: push\njobs: {}{}\n", "[".repeat(10_000), "]".repeat(10_000));
     std::fs::write(dir.join(".github/workflows/deep.yml"), deep_yaml).unwrap();
-    let deep_jenkins = format!(
-        "pipeline {{ {} {} }}",
-        "a {".repeat(5_000),
-        "}".repeat(5_000)
-    );
+    let deep_jenkins = format!("pipeline {{ {} {} }}", "a {".repeat(5_000), "}".repeat(5_000));
     std::fs::write(dir.join("Jenkinsfile"), deep_jenkins).unwrap();
     let report = audit_paths(std::slice::from_ref(&dir), &AuditOptions::default());
     for f in &report.files {

@@ -35,11 +35,7 @@ pub fn expected(case: &Path) -> BTreeSet<Key> {
     files_under(case, &mut files);
     let mut out = BTreeSet::new();
     for f in files {
-        let rel = f
-            .strip_prefix(case)
-            .unwrap()
-            .to_string_lossy()
-            .replace('\\', "/");
+        let rel = f.strip_prefix(case).unwrap().to_string_lossy().replace('\\', "/");
         let text = std::fs::read_to_string(&f).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         for (i, line) in lines.iter().enumerate() {
@@ -71,12 +67,7 @@ pub fn expected(case: &Path) -> BTreeSet<Key> {
 /// Actual (file relative to the case, line, rule).
 pub fn actual(case: &Path) -> BTreeSet<Key> {
     let report = audit_paths(&[case.to_path_buf()], &AuditOptions::default());
-    assert!(
-        !report.has_errors(),
-        "{}: {:?}",
-        case.display(),
-        report.files
-    );
+    assert!(!report.has_errors(), "{}: {:?}", case.display(), report.files);
     let prefix = format!("{}/", case.to_string_lossy().replace('\\', "/"));
     report
         .findings

@@ -75,8 +75,7 @@ fn sarif_has_the_required_structure_rules_and_stable_fingerprints() {
             .as_str()
             .unwrap()
             .ends_with(&format!("audit-ci.md#{}", r["id"].as_str().unwrap())));
-        assert!(["error", "warning", "note"]
-            .contains(&r["defaultConfiguration"]["level"].as_str().unwrap()));
+        assert!(["error", "warning", "note"].contains(&r["defaultConfiguration"]["level"].as_str().unwrap()));
     }
     let results = run["results"].as_array().unwrap();
     assert_eq!(results.len(), report.findings.len());
@@ -101,8 +100,7 @@ fn sarif_has_the_required_structure_rules_and_stable_fingerprints() {
     let wf = dir.join(".github/workflows");
     std::fs::create_dir_all(&wf).unwrap();
     let src =
-        std::fs::read_to_string(case("fake-gate", "gh-echo-eval").join(".github/workflows/d.yml"))
-            .unwrap();
+        std::fs::read_to_string(case("fake-gate", "gh-echo-eval").join(".github/workflows/d.yml")).unwrap();
     std::fs::write(wf.join("d.yml"), &src).unwrap();
     let fp = |dir: &Path| -> Vec<Value> {
         let r = audit_paths(&[dir.to_path_buf()], &AuditOptions::default());
@@ -148,18 +146,14 @@ fn inline_ignores_and_config_ignores_and_overrides_apply() {
         min_severity: Severity::High,
         ..AuditOptions::default()
     };
-    assert!(audit_paths(std::slice::from_ref(&dir), &opts)
-        .findings
-        .is_empty());
+    assert!(audit_paths(std::slice::from_ref(&dir), &opts).findings.is_empty());
     std::fs::remove_dir_all(dir).unwrap();
 }
 
 #[test]
 fn every_rule_is_registered_and_documented() {
-    let docs = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/audit-ci.md"),
-    )
-    .unwrap();
+    let docs = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/audit-ci.md"))
+        .unwrap();
     for r in portcullis_ci::rules() {
         assert!(
             docs.contains(&format!("### `{}`", r.id)),
