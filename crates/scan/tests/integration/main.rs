@@ -294,3 +294,16 @@ fn large_zip_read_on_demand_matches_the_in_memory_scan() {
     assert!(report.findings.iter().any(|f| f.rule == "pickle-code-exec"));
     assert!(report.findings.iter().any(|f| f.rule == "zip-path-traversal"));
 }
+
+#[test]
+fn every_rule_has_a_section_in_docs_scan_md() {
+    let docs =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/scan.md")).unwrap();
+    for r in portcullis_scan::rules() {
+        assert!(
+            docs.contains(&format!("\n### {}\n", r.id)),
+            "docs/scan.md lacks a section for {}",
+            r.id
+        );
+    }
+}
