@@ -37,6 +37,8 @@ const TEMPLATE_PATTERNS: &[(&str, Severity)] = &[
 struct Cursor<'a> {
     d: &'a [u8],
     p: usize,
+    /// Length of the whole file (`d` may be only its head).
+    total: u64,
 }
 
 impl<'a> Cursor<'a> {
@@ -73,14 +75,15 @@ impl<'a> Cursor<'a> {
         self.take(n)
     }
     fn remaining(&self) -> u64 {
-        (self.d.len() - self.p.min(self.d.len())) as u64
+        self.total.saturating_sub(self.p as u64)
     }
 }
 
-/// Scans a GGUF blob.
-pub(crate) fn scan(fs: &mut FileScan<'_>, member: &str, data: &[u8]) {
+/// Scans a GGUF blob. `data` may be only the head of a file of `total`
+/// bytes: the header and metadata must lie within it, tensor data need not.
+pub(crate) fn scan(fs: &mut FileScan<'_>, member: &str, data: &[u8], total: u64) {
     let mut templates = Vec::new();
-    let res = parse(data, fs.opts.limits.max_header_bytes, &mut templates);
+    let res = parse(data, total, fs.opts.limits.max_header_bytes, &mut templates);
     for (off, key, text) in templates {
         check_template(fs, member, off, &key, &text);
     }
@@ -91,10 +94,11 @@ pub(crate) fn scan(fs: &mut FileScan<'_>, member: &str, data: &[u8]) {
 
 fn parse(
     data: &[u8],
+    total: u64,
     max_header: u64,
     templates: &mut Vec<(u64, String, String)>,
 ) -> Result<(), (u64, String)> {
-    let mut c = Cursor { d: data, p: 4 };
+    let mut c = Cursor { d: data, p: 4, total };
     let e = |c: &Cursor<'_>, m: String| (c.p as u64, m);
     let version = c.u32().map_err(|m| e(&c, m))?;
     if !(1..=3).contains(&version) {
@@ -170,7 +174,7 @@ fn parse(
     }
     let data_start = (c.p as u64).div_ceil(alignment) * alignment;
     for off in extents {
-        if off % alignment != 0 || data_start.checked_add(off).is_none_or(|s| s > data.len() as u64) {
+        if off % alignment != 0 || data_start.checked_add(off).is_none_or(|s| s > total) {
             return Err((
                 c.p as u64,
                 format!("tensor data offset {off} is misaligned or past the end of the file"),

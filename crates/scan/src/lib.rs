@@ -294,11 +294,11 @@ pub mod fuzzing {
 
     /// The safetensors header validator.
     pub fn safetensors(data: &[u8]) -> usize {
-        with_scan(data, |fs, d| crate::safetensors::scan(fs, "", d))
+        with_scan(data, |fs, d| crate::safetensors::scan(fs, "", d, d.len() as u64))
     }
 
     /// The GGUF header parser.
     pub fn gguf(data: &[u8]) -> usize {
-        with_scan(data, |fs, d| crate::gguf::scan(fs, "", d))
+        with_scan(data, |fs, d| crate::gguf::scan(fs, "", d, d.len() as u64))
     }
 }

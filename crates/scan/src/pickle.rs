@@ -16,7 +16,6 @@
 //! Opcode semantics follow CPython's `Lib/pickle.py` and `Lib/pickletools.py`
 //! (protocols 0-5, PEP 3154 framing, PEP 574 out-of-band buffers).
 
-use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::Instant;
@@ -38,9 +37,9 @@ enum V<'a> {
     Bytes(&'a [u8]),
     Global(Rc<str>),
     Tuple(Rc<Vec<V<'a>>>),
-    List(Rc<RefCell<Vec<V<'a>>>>),
-    Dict(Rc<RefCell<Vec<(V<'a>, V<'a>)>>>),
-    Obj(Rc<Obj<'a>>),
+    List(u32),
+    Dict(u32),
+    Obj(u32),
     Other,
 }
 
@@ -48,7 +47,50 @@ enum V<'a> {
 struct Obj<'a> {
     class: Option<Rc<str>>,
     args: V<'a>,
-    state: RefCell<Option<V<'a>>>,
+    state: Option<V<'a>>,
+}
+
+/// Containers live in an arena and values refer to them by index, so
+/// self-referencing pickles (a list appended to itself) build no reference
+/// cycles and leak nothing. Past the cap, new containers are opaque.
+#[derive(Default)]
+struct Arena<'a> {
+    lists: Vec<Vec<V<'a>>>,
+    dicts: Vec<Vec<(V<'a>, V<'a>)>>,
+    objs: Vec<Obj<'a>>,
+}
+
+/// Containers modelled per stream; later ones are opaque.
+const MAX_CONTAINERS: usize = 1_000_000;
+
+impl<'a> Arena<'a> {
+    fn full(&self) -> bool {
+        self.lists.len() + self.dicts.len() + self.objs.len() >= MAX_CONTAINERS
+    }
+
+    fn list(&mut self, items: Vec<V<'a>>) -> V<'a> {
+        if self.full() {
+            return V::Other;
+        }
+        self.lists.push(items);
+        V::List(u32::try_from(self.lists.len() - 1).unwrap_or(u32::MAX))
+    }
+
+    fn dict(&mut self, items: Vec<(V<'a>, V<'a>)>) -> V<'a> {
+        if self.full() {
+            return V::Other;
+        }
+        self.dicts.push(items);
+        V::Dict(u32::try_from(self.dicts.len() - 1).unwrap_or(u32::MAX))
+    }
+
+    fn obj(&mut self, o: Obj<'a>) -> V<'a> {
+        if self.full() {
+            return V::Other;
+        }
+        self.objs.push(o);
+        V::Obj(u32::try_from(self.objs.len() - 1).unwrap_or(u32::MAX))
+    }
 }
 
 /// Something the walker saw that the policy must judge.
@@ -120,6 +162,7 @@ pub(crate) fn walk<'a>(
         frame_end: None,
         proto: 0,
         depth: 0,
+        arena: Arena::default(),
     };
     w.run(sink)
 }
@@ -200,6 +243,7 @@ struct Walker<'a, 'c> {
     frame_end: Option<usize>,
     proto: u8,
     depth: u32,
+    arena: Arena<'a>,
 }
 
 fn err(offset: usize, msg: impl Into<String>) -> WalkError {
@@ -523,8 +567,14 @@ impl<'a> Walker<'a, '_> {
                     self.push(str_value(s), at)?;
                 }
                 b')' => self.push(V::Tuple(Rc::new(Vec::new())), at)?,
-                b']' => self.push(V::List(Rc::new(RefCell::new(Vec::new()))), at)?,
-                b'}' => self.push(V::Dict(Rc::new(RefCell::new(Vec::new()))), at)?,
+                b']' => {
+                    let v = self.arena.list(Vec::new());
+                    self.push(v, at)?;
+                }
+                b'}' => {
+                    let v = self.arena.dict(Vec::new());
+                    self.push(v, at)?;
+                }
                 0x8f => self.push(V::Other, at)?,
                 b't' => {
                     let items = self.pop_mark(at)?;
@@ -540,12 +590,14 @@ impl<'a> Walker<'a, '_> {
                 }
                 b'l' => {
                     let items = self.pop_mark(at)?;
-                    self.push(V::List(Rc::new(RefCell::new(cap(items)))), at)?;
+                    let v = self.arena.list(cap(items));
+                    self.push(v, at)?;
                 }
                 b'd' => {
                     let items = self.pop_mark(at)?;
                     let pairs = pairs(items);
-                    self.push(V::Dict(Rc::new(RefCell::new(pairs))), at)?;
+                    let v = self.arena.dict(pairs);
+                    self.push(v, at)?;
                 }
                 0x91 => {
                     self.pop_mark(at)?;
@@ -554,8 +606,7 @@ impl<'a> Walker<'a, '_> {
                 b'a' => {
                     let v = self.pop(at)?;
                     let target = self.top(at)?;
-                    if let V::List(l) = target {
-                        let mut l = l.borrow_mut();
+                    if let Some(l) = list_mut(&mut self.arena, &target) {
                         if l.len() < CONTAINER_CAP {
                             l.push(v);
                         }
@@ -564,8 +615,7 @@ impl<'a> Walker<'a, '_> {
                 b'e' => {
                     let items = self.pop_mark(at)?;
                     let target = self.top(at)?;
-                    if let V::List(l) = target {
-                        let mut l = l.borrow_mut();
+                    if let Some(l) = list_mut(&mut self.arena, &target) {
                         for v in items {
                             if l.len() >= CONTAINER_CAP {
                                 break;
@@ -582,8 +632,7 @@ impl<'a> Walker<'a, '_> {
                     let v = self.pop(at)?;
                     let k = self.pop(at)?;
                     let target = self.top(at)?;
-                    if let V::Dict(d) = target {
-                        let mut d = d.borrow_mut();
+                    if let Some(d) = dict_mut(&mut self.arena, &target) {
                         if d.len() < CONTAINER_CAP {
                             d.push((k, v));
                         }
@@ -592,8 +641,7 @@ impl<'a> Walker<'a, '_> {
                 b'u' => {
                     let items = self.pop_mark(at)?;
                     let target = self.top(at)?;
-                    if let V::Dict(d) = target {
-                        let mut d = d.borrow_mut();
+                    if let Some(d) = dict_mut(&mut self.arena, &target) {
                         for kv in pairs(items) {
                             if d.len() >= CONTAINER_CAP {
                                 break;
@@ -655,14 +703,12 @@ impl<'a> Walker<'a, '_> {
                         op: "INST",
                     });
                     let args = self.pop_mark(at)?;
-                    self.push(
-                        V::Obj(Rc::new(Obj {
-                            class: Some(Rc::from(full.as_str())),
-                            args: V::Tuple(Rc::new(cap(args))),
-                            state: RefCell::new(None),
-                        })),
-                        at,
-                    )?;
+                    let obj = self.arena.obj(Obj {
+                        class: Some(Rc::from(full.as_str())),
+                        args: V::Tuple(Rc::new(cap(args))),
+                        state: None,
+                    });
+                    self.push(obj, at)?;
                 }
                 0x93 => {
                     let name = self.pop(at)?;
@@ -730,14 +776,16 @@ impl<'a> Walker<'a, '_> {
                 b'b' => {
                     let state = self.pop(at)?;
                     let target = self.top(at)?;
-                    if let V::Obj(o) = &target {
-                        *o.state.borrow_mut() = Some(state);
-                        let class = o.class.clone();
+                    if let V::Obj(i) = target {
+                        let class = self.arena.objs.get_mut(i as usize).and_then(|o| {
+                            o.state = Some(state);
+                            o.class.clone()
+                        });
                         if let Some(c) = class {
                             if &*c == "joblib.numpy_pickle.NumpyArrayWrapper"
                                 || &*c == "joblib.numpy_pickle.NDArrayWrapper"
                             {
-                                self.joblib_array(o, &c, at, sink)?;
+                                self.joblib_array(i, &c, at, sink)?;
                             }
                         }
                     }
@@ -804,27 +852,27 @@ impl<'a> Walker<'a, '_> {
                 }
             }
         }
-        V::Obj(Rc::new(Obj {
+        self.arena.obj(Obj {
             class,
             args,
-            state: RefCell::new(None),
-        }))
+            state: None,
+        })
     }
 
     /// After `BUILD` of a joblib array wrapper: skip the raw array bytes that
     /// follow in the file, or walk the nested pickle of an object array.
     fn joblib_array(
         &mut self,
-        o: &Obj<'a>,
+        obj: u32,
         class: &str,
         at: usize,
         sink: &mut dyn FnMut(Event<'a>),
     ) -> Result<(), WalkError> {
-        let state = o.state.borrow().clone();
-        let Some(V::Dict(d)) = state else {
+        let state = self.arena.objs.get(obj as usize).and_then(|o| o.state.clone());
+        let Some(V::Dict(di)) = state else {
             return Err(err(at, format!("{class} state is not a dict")));
         };
-        let d = d.borrow();
+        let d = self.arena.dicts.get(di as usize).cloned().unwrap_or_default();
         let get = |k: &str| -> Option<V<'a>> {
             d.iter()
                 .find(|(key, _)| matches!(key, V::Str(s) if &**s == k))
@@ -835,8 +883,8 @@ impl<'a> Walker<'a, '_> {
             return Ok(());
         }
         let dtype = get("dtype").ok_or_else(|| err(at, "array wrapper without dtype"))?;
-        let (itemsize, has_object) =
-            dtype_size(&dtype).ok_or_else(|| err(at, "array wrapper dtype cannot be resolved statically"))?;
+        let (itemsize, has_object) = dtype_size(&self.arena, &dtype)
+            .ok_or_else(|| err(at, "array wrapper dtype cannot be resolved statically"))?;
         if has_object {
             if self.depth >= MAX_NESTING {
                 return Err(WalkError::Limit {
@@ -859,6 +907,7 @@ impl<'a> Walker<'a, '_> {
                 frame_end: None,
                 proto: 0,
                 depth: self.depth + 1,
+                arena: Arena::default(),
             };
             let end = inner.run(sink)?;
             self.pos = end;
@@ -902,8 +951,9 @@ impl<'a> Walker<'a, '_> {
 
 /// Item size and whether the dtype holds Python objects, from an emulated
 /// `numpy.dtype(...)` call and its `BUILD` state.
-fn dtype_size(v: &V<'_>) -> Option<(u64, bool)> {
-    let V::Obj(o) = v else { return None };
+fn dtype_size(arena: &Arena<'_>, v: &V<'_>) -> Option<(u64, bool)> {
+    let V::Obj(i) = v else { return None };
+    let o = arena.objs.get(*i as usize)?;
     if o.class.as_deref() != Some("numpy.dtype") {
         return None;
     }
@@ -915,7 +965,7 @@ fn dtype_size(v: &V<'_>) -> Option<(u64, bool)> {
     if kind == 'O' {
         return Some((8, true));
     }
-    if let Some(V::Tuple(state)) = o.state.borrow().as_ref() {
+    if let Some(V::Tuple(state)) = &o.state {
         // (version, byteorder, subdescr, names, fields, elsize, alignment, flags)
         if let Some(V::Int(elsize)) = state.get(5) {
             if *elsize > 0 {
@@ -928,6 +978,20 @@ fn dtype_size(v: &V<'_>) -> Option<(u64, bool)> {
     let n: u64 = digits.parse().ok()?;
     let size = if kind == 'U' { n.checked_mul(4)? } else { n };
     Some((size, false))
+}
+
+fn list_mut<'x, 'a>(arena: &'x mut Arena<'a>, v: &V<'a>) -> Option<&'x mut Vec<V<'a>>> {
+    match v {
+        V::List(i) => arena.lists.get_mut(*i as usize),
+        _ => None,
+    }
+}
+
+fn dict_mut<'x, 'a>(arena: &'x mut Arena<'a>, v: &V<'a>) -> Option<&'x mut Vec<(V<'a>, V<'a>)>> {
+    match v {
+        V::Dict(i) => arena.dicts.get_mut(*i as usize),
+        _ => None,
+    }
 }
 
 fn cap<T>(mut v: Vec<T>) -> Vec<T> {

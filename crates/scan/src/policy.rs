@@ -83,6 +83,16 @@ const SAFE: &[&str] = &[
     "decimal.Decimal",
     "fractions.Fraction",
     "uuid.UUID",
+    // Plain values that training checkpoints carry in their hyper-parameters
+    // (argparse namespaces, paths, compiled patterns); constructing them
+    // touches nothing.
+    "argparse.Namespace",
+    "pathlib.PosixPath",
+    "pathlib.WindowsPath",
+    "pathlib.PurePosixPath",
+    "pathlib.PureWindowsPath",
+    "pathlib.Path",
+    "re._compile",
     "numpy._core.multiarray._reconstruct",
     "numpy._core.multiarray.scalar",
     "numpy._core.numeric._frombuffer",
@@ -279,7 +289,6 @@ const FAMILIES: &[(&str, &[&str])] = &[
             "_io",
             "builtins.open",
             "builtins.file",
-            "pathlib",
             "tempfile",
             "fileinput",
             "glob",
@@ -393,6 +402,11 @@ pub fn on_boundary(name: &str, prefix: &str) -> bool {
 
 /// Classifies a fully qualified global `module.name` (already normalised).
 pub fn classify(full: &str) -> GlobalClass {
+    // Path classes are safe values, but any method reached through them
+    // (`pathlib.PosixPath.write_text`) touches the file system.
+    if full.starts_with("pathlib.") && full.matches('.').count() >= 2 {
+        return GlobalClass::Flag("pickle-file-write", Severity::Critical);
+    }
     for (rule, prefixes) in FAMILIES {
         if prefixes.iter().any(|p| on_boundary(full, p)) {
             return GlobalClass::Flag(rule, Severity::Critical);
@@ -438,6 +452,20 @@ mod tests {
         assert_eq!(
             classify("builtins.getattr"),
             GlobalClass::Flag("pickle-attribute-gadget", Severity::Critical)
+        );
+    }
+
+    #[test]
+    fn checkpoint_hyperparameter_values_are_safe_but_their_write_methods_are_not() {
+        assert_eq!(classify("pathlib.PosixPath"), GlobalClass::Safe);
+        assert_eq!(classify("argparse.Namespace"), GlobalClass::Safe);
+        assert_eq!(
+            classify("pathlib.Path.write_text"),
+            GlobalClass::Flag("pickle-file-write", Severity::Critical)
+        );
+        assert_eq!(
+            classify("pathlib.PosixPath.write_text"),
+            GlobalClass::Flag("pickle-file-write", Severity::Critical)
         );
     }
 

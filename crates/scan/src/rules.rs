@@ -34,7 +34,7 @@ static RULES: &[RuleInfo] = &[
         "socket, urllib, requests, http.client and webbrowser let a pickle exfiltrate data or fetch a payload on load.",
         "Do not load the file."),
     rule!("pickle-file-write", Critical, "Pickle imports a file-writing global",
-        "shutil, io.FileIO, open and pathlib let a pickle overwrite files on load.",
+        "shutil, io.FileIO, open and pathlib methods let a pickle overwrite files on load.",
         "Do not load the file."),
     rule!("pickle-ffi", Critical, "Pickle imports a foreign-function interface",
         "ctypes and cffi let a pickle call native code directly.",

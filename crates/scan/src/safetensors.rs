@@ -44,8 +44,9 @@ fn dtype_size(d: &str) -> Option<u64> {
     })
 }
 
-/// Validates a safetensors blob; every problem is one finding.
-pub(crate) fn scan(fs: &mut FileScan<'_>, member: &str, data: &[u8]) {
+/// Validates a safetensors blob; every problem is one finding. `data` may be
+/// only the head of a file of `total` bytes, as long as it holds the header.
+pub(crate) fn scan(fs: &mut FileScan<'_>, member: &str, data: &[u8], total: u64) {
     let mut problems: Vec<(u64, String)> = Vec::new();
     let n = data.get(..8).map(|b| {
         let mut a = [0u8; 8];
@@ -92,7 +93,7 @@ pub(crate) fn scan(fs: &mut FileScan<'_>, member: &str, data: &[u8]) {
             return;
         }
     };
-    let buffer = (data.len() as u64).saturating_sub(8 + n);
+    let buffer = total.saturating_sub(8 + n);
     let mut seen = std::collections::HashSet::new();
     let mut ranges = Vec::new();
     for (name, v) in &entries {

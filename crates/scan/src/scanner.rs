@@ -67,7 +67,9 @@ pub(crate) fn scan_file(path: &Path, opts: &ScanOptions) -> (ScannedFile, Vec<Fi
         return (file, vec![f]);
     }
     if meta.len() >= LAZY_ZIP_BYTES {
-        if let Some(result) = scan_large_zip(path, &name, meta.len(), opts) {
+        let result = scan_large_zip(path, &name, meta.len(), opts)
+            .or_else(|| scan_large_header_format(path, &name, meta.len(), opts));
+        if let Some(result) = result {
             let (formats, findings, digest) = match result {
                 Ok(r) => r,
                 Err(e) => return (file, vec![unreadable(&name, &e.to_string())]),
@@ -119,17 +121,7 @@ fn scan_large_zip(path: &Path, name: &str, len: u64, opts: &ScanOptions) -> Opti
         return None;
     }
     Some((|| {
-        let mut hasher = Sha256::new();
-        let mut buf = vec![0u8; 1 << 20];
-        let mut reader = &file;
-        loop {
-            let n = reader.read(&mut buf)?;
-            if n == 0 {
-                break;
-            }
-            hasher.update(buf.get(..n).unwrap_or(&[]));
-        }
-        let digest = Sha256Digest(hasher.finalize().into());
+        let digest = stream_hash(&file)?;
         let mut fs = FileScan::new(name, opts);
         fs.sha256 = Some(digest);
         let len =
@@ -137,6 +129,52 @@ fn scan_large_zip(path: &Path, name: &str, len: u64, opts: &ScanOptions) -> Opti
         let mut formats = vec![Format::Zip];
         if let Some(sub) = archive::scan_zip(&mut fs, "", &archive::Src::File(&file, len), 0) {
             formats.push(sub);
+        }
+        Ok((formats, fs.findings, digest))
+    })())
+}
+
+fn stream_hash(file: &std::fs::File) -> std::io::Result<Sha256Digest> {
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut reader = file;
+    loop {
+        let n = reader.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(buf.get(..n).unwrap_or(&[]));
+    }
+    Ok(Sha256Digest(hasher.finalize().into()))
+}
+
+/// Large safetensors and GGUF files (LLM weights) are checked from their head
+/// alone: the header must fit in `max_header_bytes`, and the tensor bytes are
+/// only hashed, never held in memory. `None` when the head is not exactly
+/// one of these formats.
+fn scan_large_header_format(
+    path: &Path,
+    name: &str,
+    len: u64,
+    opts: &ScanOptions,
+) -> Option<std::io::Result<Scanned>> {
+    use std::os::unix::fs::FileExt;
+    let file = std::fs::File::open(path).ok()?;
+    let head_len = len.min(opts.limits.max_header_bytes.saturating_add(16));
+    let mut head = vec![0u8; usize::try_from(head_len).ok()?];
+    file.read_exact_at(&mut head, 0).ok()?;
+    let formats = detect(&head);
+    if formats != [Format::Safetensors] && formats != [Format::Gguf] {
+        return None;
+    }
+    Some((|| {
+        let digest = stream_hash(&file)?;
+        let mut fs = FileScan::new(name, opts);
+        fs.sha256 = Some(digest);
+        if formats == [Format::Safetensors] {
+            safetensors::scan(&mut fs, "", &head, len);
+        } else {
+            gguf::scan(&mut fs, "", &head, len);
         }
         Ok((formats, fs.findings, digest))
     })())
@@ -315,8 +353,8 @@ impl<'o> FileScan<'o> {
                     archive::scan_compressed(self, member, data, *f, depth)
                 }
                 Format::Npy => npy::scan(self, member, data, depth),
-                Format::Safetensors => safetensors::scan(self, member, data),
-                Format::Gguf => gguf::scan(self, member, data),
+                Format::Safetensors => safetensors::scan(self, member, data, data.len() as u64),
+                Format::Gguf => gguf::scan(self, member, data, data.len() as u64),
                 Format::Hdf5 => keras::scan_hdf5(self, member, data),
                 Format::KerasConfig => keras::scan_config_bytes(self, member, data, 0),
                 Format::Onnx => proto::scan_onnx(self, member, data),

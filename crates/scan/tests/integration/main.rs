@@ -294,3 +294,49 @@ fn large_zip_read_on_demand_matches_the_in_memory_scan() {
     assert!(report.findings.iter().any(|f| f.rule == "pickle-code-exec"));
     assert!(report.findings.iter().any(|f| f.rule == "zip-path-traversal"));
 }
+
+#[test]
+fn every_rule_has_a_section_in_docs_scan_md() {
+    let docs =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/scan.md")).unwrap();
+    for r in portcullis_scan::rules() {
+        assert!(
+            docs.contains(&format!("\n### {}\n", r.id)),
+            "docs/scan.md lacks a section for {}",
+            r.id
+        );
+    }
+}
+
+#[test]
+fn large_safetensors_and_gguf_are_checked_from_their_head_like_in_memory() {
+    let n = 20u64 << 20;
+    let header = format!(
+        "{{\"w\":{{\"dtype\":\"F32\",\"shape\":[{}],\"data_offsets\":[0,{}]}}}}",
+        n / 4,
+        n
+    );
+    let mut st = (header.len() as u64).to_le_bytes().to_vec();
+    st.extend_from_slice(header.as_bytes());
+    st.resize(st.len() + (80 << 20), 0);
+    let mut gguf = std::fs::read(fixtures().join("gguf-template-injection/ssti.gguf")).unwrap();
+    gguf.resize(70 << 20, 0);
+    for (ext, bytes, rule) in [
+        ("safetensors", st, "safetensors-malformed"),
+        ("gguf", gguf, "gguf-template-injection"),
+    ] {
+        let path = std::env::temp_dir().join(format!("portcullis-scan-large-{}.{ext}", std::process::id()));
+        std::fs::write(&path, &bytes).unwrap();
+        let report = scan_paths(std::slice::from_ref(&path), &ScanOptions::default()).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        let (formats, in_memory) = scan_bytes(&path.display().to_string(), &bytes, &ScanOptions::default());
+        assert_eq!(report.findings, in_memory, "{ext}");
+        assert_eq!(report.files[0].formats, formats);
+        assert_eq!(report.files[0].sha256, Some(Sha256Digest(sha256(&bytes))));
+        assert!(
+            report.findings.iter().any(|f| f.rule == rule),
+            "{ext}: {:?}",
+            report.findings
+        );
+    }
+}
