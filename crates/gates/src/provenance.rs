@@ -21,8 +21,8 @@
 use std::path::{Path, PathBuf};
 
 use portcullis_evidence::{
-    digest_model, sha256_file, DigestOptions, Envelope, Finding, Location, PublicKey, Serialization, Severity,
-    Sha256Digest, Statement,
+    digest_model, sha256_file, DigestOptions, Envelope, Finding, Location, PublicKey, Serialization,
+    Severity, Sha256Digest, Statement,
 };
 use serde::Deserialize;
 use serde_json::json;
@@ -82,10 +82,14 @@ impl ProvenanceGate {
             ));
         }
         if (p.signature.is_some() || p.data_manifest.is_some()) && p.keys.is_empty() {
-            return Err(spec_err("`keys` must list the trusted signers' public keys (PEM, ECDSA P-256 or ed25519)"));
+            return Err(spec_err(
+                "`keys` must list the trusted signers' public keys (PEM, ECDSA P-256 or ed25519)",
+            ));
         }
         if p.base_model.is_some() && p.allowed_base_models.is_empty() {
-            return Err(spec_err("`base_model` needs `allowed_base_models`: the digests you accept"));
+            return Err(spec_err(
+                "`base_model` needs `allowed_base_models`: the digests you accept",
+            ));
         }
         let allowed = p
             .allowed_base_models
@@ -113,13 +117,22 @@ fn read_bounded(path: &Path) -> Result<Vec<u8>, GateError> {
 /// envelope. Returns the envelope and whether the bundle is keyless.
 fn envelope_of(path: &Path, bytes: &[u8]) -> Result<(Envelope, bool), GateError> {
     let v: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| {
-        GateError::Input(format!("{}: not JSON at line {}, column {}: {e}", path.display(), e.line(), e.column()))
+        GateError::Input(format!(
+            "{}: not JSON at line {}, column {}: {e}",
+            path.display(),
+            e.line(),
+            e.column()
+        ))
     })?;
     let material = v.get("verificationMaterial");
-    let keyless = material.is_some_and(|m| m.get("certificate").is_some() || m.get("x509CertificateChain").is_some());
+    let keyless =
+        material.is_some_and(|m| m.get("certificate").is_some() || m.get("x509CertificateChain").is_some());
     let env_value = v.get("dsseEnvelope").cloned().unwrap_or(v);
     let env: Envelope = serde_json::from_value(env_value).map_err(|e| {
-        GateError::Input(format!("{}: neither a Sigstore bundle with a DSSE envelope nor a DSSE envelope: {e}", path.display()))
+        GateError::Input(format!(
+            "{}: neither a Sigstore bundle with a DSSE envelope nor a DSSE envelope: {e}",
+            path.display()
+        ))
     })?;
     Ok((env, keyless))
 }
@@ -160,9 +173,15 @@ impl ProvenanceGate {
                         path.display()
                     )
                 } else {
-                    format!("{}: the signature does not verify against any of `keys` ({e})", path.display())
+                    format!(
+                        "{}: the signature does not verify against any of `keys` ({e})",
+                        path.display()
+                    )
                 };
-                eval.findings.push(Finding::new("provenance-signature-invalid", Severity::Critical, why.clone()).at(Location::file(path.display().to_string())));
+                eval.findings.push(
+                    Finding::new("provenance-signature-invalid", Severity::Critical, why.clone())
+                        .at(Location::file(path.display().to_string())),
+                );
                 eval.failures.push(why);
                 return Ok(());
             }
@@ -183,16 +202,27 @@ impl ProvenanceGate {
             let ser = &pred["serialization"];
             options.serialization = match ser["method"].as_str() {
                 Some("shards") => Serialization::Shards {
-                    shard_size: ser["shard_size"].as_u64().unwrap_or(portcullis_evidence::DEFAULT_SHARD_SIZE),
+                    shard_size: ser["shard_size"]
+                        .as_u64()
+                        .unwrap_or(portcullis_evidence::DEFAULT_SHARD_SIZE),
                 },
                 _ => Serialization::Files,
             };
             options.allow_symlinks = ser["allow_symlinks"].as_bool().unwrap_or(false);
             let defaults = [".git", ".github", ".gitattributes", ".gitignore"];
             let model_abs = std::path::absolute(model).unwrap_or_else(|_| model.to_path_buf());
-            for ig in ser["ignore_paths"].as_array().into_iter().flatten().filter_map(|v| v.as_str()) {
+            for ig in ser["ignore_paths"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|v| v.as_str())
+            {
                 let p = Path::new(ig);
-                let rel = if p.is_absolute() { p.strip_prefix(&model_abs).ok().map(Path::to_path_buf) } else { Some(p.to_path_buf()) };
+                let rel = if p.is_absolute() {
+                    p.strip_prefix(&model_abs).ok().map(Path::to_path_buf)
+                } else {
+                    Some(p.to_path_buf())
+                };
                 if let Some(rel) = rel.filter(|r| !r.as_os_str().is_empty()) {
                     let s = rel.to_string_lossy().to_string();
                     if !defaults.contains(&s.as_str()) && !s.contains("..") {
@@ -227,8 +257,16 @@ impl ProvenanceGate {
         for r in &manifest.resources {
             match signed.get(&r.name) {
                 Some(d) if *d == r.digest.to_hex() => {}
-                Some(d) => diffs.push(format!("{}: signed sha256 {d}, now {}", r.name, r.digest.to_hex())),
-                None => diffs.push(format!("{}: not in the signed manifest (now {})", r.name, r.digest.to_hex())),
+                Some(d) => diffs.push(format!(
+                    "{}: signed sha256 {d}, now {}",
+                    r.name,
+                    r.digest.to_hex()
+                )),
+                None => diffs.push(format!(
+                    "{}: not in the signed manifest (now {})",
+                    r.name,
+                    r.digest.to_hex()
+                )),
             }
         }
         for name in signed.keys() {
@@ -236,12 +274,21 @@ impl ProvenanceGate {
                 diffs.push(format!("{name}: signed but missing now"));
             }
         }
-        let subject = statement.subject.first().and_then(|s| s.digest.get("sha256")).cloned().unwrap_or_default();
+        let subject = statement
+            .subject
+            .first()
+            .and_then(|s| s.digest.get("sha256"))
+            .cloned()
+            .unwrap_or_default();
         let why = format!(
             "{} is signed for model digest {subject}, but the model now hashes to {}{}",
             path.display(),
             manifest.digest.to_hex(),
-            if diffs.is_empty() { String::new() } else { format!(" ({})", diffs.join("; ")) }
+            if diffs.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", diffs.join("; "))
+            }
         );
         for d in &diffs {
             eval.findings.push(
@@ -273,20 +320,31 @@ impl ProvenanceGate {
         let statement = match env.verify(keys.iter()) {
             Ok((st, _)) => st,
             Err(e) => {
-                let why = format!("{}: the data manifest's signature does not verify against any of `keys` ({e})", path.display());
+                let why = format!(
+                    "{}: the data manifest's signature does not verify against any of `keys` ({e})",
+                    path.display()
+                );
                 eval.failures.push(why);
                 return Ok(());
             }
         };
         if statement.predicate_type != DATA_MANIFEST_V1 {
-            eval.failures.push(format!("{}: predicate type '{}' is not a data manifest", path.display(), statement.predicate_type));
+            eval.failures.push(format!(
+                "{}: predicate type '{}' is not a data manifest",
+                path.display(),
+                statement.predicate_type
+            ));
             return Ok(());
         }
         let root = statement.predicate["root"].as_str().map_or_else(
             || path.parent().map(Path::to_path_buf).unwrap_or_default(),
             |r| {
                 let p = PathBuf::from(r);
-                if p.is_absolute() { p } else { path.parent().map(|d| d.join(&p)).unwrap_or(p) }
+                if p.is_absolute() {
+                    p
+                } else {
+                    path.parent().map(|d| d.join(&p)).unwrap_or(p)
+                }
             },
         );
         let (mut checked, mut bad) = (0usize, 0usize);
@@ -299,19 +357,32 @@ impl ProvenanceGate {
                 Ok(got) if got == want => {}
                 Ok(got) => {
                     bad += 1;
-                    let m = format!("dataset {} changed: attested sha256 {}, now {}", s.name, want.to_hex(), got.to_hex());
-                    eval.findings.push(Finding::new("provenance-data-changed", Severity::Critical, m.clone()).at(Location::file(file.display().to_string())));
+                    let m = format!(
+                        "dataset {} changed: attested sha256 {}, now {}",
+                        s.name,
+                        want.to_hex(),
+                        got.to_hex()
+                    );
+                    eval.findings.push(
+                        Finding::new("provenance-data-changed", Severity::Critical, m.clone())
+                            .at(Location::file(file.display().to_string())),
+                    );
                     eval.failures.push(m);
                 }
                 Err(e) => {
                     bad += 1;
-                    let m = format!("dataset {} (attested sha256 {}) cannot be read: {e}", s.name, want.to_hex());
+                    let m = format!(
+                        "dataset {} (attested sha256 {}) cannot be read: {e}",
+                        s.name,
+                        want.to_hex()
+                    );
                     eval.failures.push(m);
                 }
             }
         }
         if checked == 0 {
-            eval.failures.push(format!("{}: the data manifest lists no files", path.display()));
+            eval.failures
+                .push(format!("{}: the data manifest lists no files", path.display()));
         }
         eval.metrics.insert("data_files_checked".into(), checked as f64);
         eval.metrics.insert("data_files_changed".into(), bad as f64);
@@ -340,7 +411,8 @@ impl Gate for ProvenanceGate {
         }
         if let Some(base) = &self.p.base_model {
             let path = ctx.resolve(base);
-            let m = digest_model(&path, &DigestOptions::default(), None).map_err(|e| GateError::Input(e.to_string()))?;
+            let m = digest_model(&path, &DigestOptions::default(), None)
+                .map_err(|e| GateError::Input(e.to_string()))?;
             eval.inputs.push(InputRecord {
                 role: "base-model".into(),
                 uri: path.display().to_string(),
@@ -348,14 +420,18 @@ impl Gate for ProvenanceGate {
                 model: None,
             });
             let ok = self.allowed.contains(&m.digest);
-            eval.metrics.insert("base_model_allowed".into(), if ok { 1.0 } else { 0.0 });
+            eval.metrics
+                .insert("base_model_allowed".into(), if ok { 1.0 } else { 0.0 });
             if !ok {
                 let why = format!(
                     "base model {} has digest {}, which is not on allowed_base_models",
                     path.display(),
                     m.digest.to_hex()
                 );
-                eval.findings.push(Finding::new("provenance-base-model-not-allowed", Severity::High, why.clone()).at(Location::file(path.display().to_string())));
+                eval.findings.push(
+                    Finding::new("provenance-base-model-not-allowed", Severity::High, why.clone())
+                        .at(Location::file(path.display().to_string())),
+                );
                 eval.failures.push(why);
             }
         }
@@ -374,16 +450,26 @@ impl Gate for ProvenanceGate {
 ///
 /// # Errors
 /// A message naming the unreadable file.
-pub fn data_manifest_statement(root: &Path, root_field: &str, files: &[PathBuf]) -> Result<Statement, String> {
+pub fn data_manifest_statement(
+    root: &Path,
+    root_field: &str,
+    files: &[PathBuf],
+) -> Result<Statement, String> {
     let mut subjects = Vec::new();
     for f in files {
         let rel = f.strip_prefix(root).unwrap_or(f);
         let d = sha256_file(f).map_err(|e| e.to_string())?;
-        subjects.push(portcullis_evidence::Subject::sha256(rel.to_string_lossy().replace('\\', "/"), &d));
+        subjects.push(portcullis_evidence::Subject::sha256(
+            rel.to_string_lossy().replace('\\', "/"),
+            &d,
+        ));
     }
     subjects.sort_by(|a, b| a.name.cmp(&b.name));
     let mut st = Statement::new(
-        subjects.first().cloned().unwrap_or_else(|| portcullis_evidence::Subject::sha256("", &Sha256Digest([0; 32]))),
+        subjects
+            .first()
+            .cloned()
+            .unwrap_or_else(|| portcullis_evidence::Subject::sha256("", &Sha256Digest([0; 32]))),
         DATA_MANIFEST_V1,
         json!({"root": root_field}),
     );

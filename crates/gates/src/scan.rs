@@ -66,11 +66,9 @@ impl Gate for ScanGate {
     }
 
     fn evaluate(&self, ctx: &GateContext<'_>) -> Result<Evaluation, GateError> {
-        let path = ctx
-            .model
-            .path
-            .as_ref()
-            .ok_or_else(|| GateError::Input("the scan gate needs a model path (model.path or --model)".into()))?;
+        let path = ctx.model.path.as_ref().ok_or_else(|| {
+            GateError::Input("the scan gate needs a model path (model.path or --model)".into())
+        })?;
         let allowlist = match &self.allowlist {
             Some(a) => {
                 let p = ctx.resolve(a);
@@ -84,16 +82,25 @@ impl Gate for ScanGate {
             ..ScanOptions::default()
         };
         ctx.progress.message("scanning model files");
-        let report = scan_paths(std::slice::from_ref(path), &options).map_err(|e| GateError::Input(e.to_string()))?;
+        let report =
+            scan_paths(std::slice::from_ref(path), &options).map_err(|e| GateError::Input(e.to_string()))?;
         let mut eval = Evaluation::default();
-        eval.metrics.insert("files_scanned".into(), report.files.len() as f64);
+        eval.metrics
+            .insert("files_scanned".into(), report.files.len() as f64);
         for s in Severity::ALL {
             let n = report.findings.iter().filter(|f| f.severity == s).count();
             eval.metrics.insert(format!("findings[{s}]"), n as f64);
         }
-        let blocking: Vec<_> = report.findings.iter().filter(|f| f.severity >= self.fail_on).collect();
+        let blocking: Vec<_> = report
+            .findings
+            .iter()
+            .filter(|f| f.severity >= self.fail_on)
+            .collect();
         if !blocking.is_empty() {
-            let first = blocking.first().map(|f| format!(": {} ({})", f.message, f.rule)).unwrap_or_default();
+            let first = blocking
+                .first()
+                .map(|f| format!(": {} ({})", f.message, f.rule))
+                .unwrap_or_default();
             eval.failures.push(format!(
                 "{} finding{} at or above '{}'{first}",
                 blocking.len(),

@@ -31,7 +31,10 @@ fn walk(dir: &Path, skip: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
         let p = e.path();
         let t = e.file_type()?;
         if t.is_symlink() {
-            bail!("{} is a symbolic link; attest the file it points to instead", p.display());
+            bail!(
+                "{} is a symbolic link; attest the file it points to instead",
+                p.display()
+            );
         } else if t.is_dir() {
             if e.file_name() != ".git" {
                 walk(&p, skip, out)?;
@@ -49,7 +52,10 @@ pub fn run(args: Args) -> Result<Exit> {
         bail!("{} is not a directory", args.dir.display());
     }
     let key = common::signing_key(args.key.as_deref(), "manifest")?;
-    let out = args.out.clone().unwrap_or_else(|| args.dir.join("data.manifest.intoto.json"));
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| args.dir.join("data.manifest.intoto.json"));
     let out_abs = std::path::absolute(&out)?;
     let dir_abs = std::path::absolute(&args.dir)?;
     let mut files = Vec::new();
@@ -63,10 +69,16 @@ pub fn run(args: Args) -> Result<Exit> {
         Some(rel) => rel.to_string_lossy().into_owned(),
         None => dir_abs.to_string_lossy().into_owned(),
     };
-    let statement = data_manifest_statement(&args.dir, &root_field, &files).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let statement =
+        data_manifest_statement(&args.dir, &root_field, &files).map_err(|e| anyhow::anyhow!("{e}"))?;
     let env = Envelope::sign(&statement, &key).map_err(|e| anyhow::anyhow!("{e}"))?;
     std::fs::write(&out, serde_json::to_string_pretty(&env)? + "\n")
         .with_context(|| format!("cannot write {}", out.display()))?;
-    eprintln!("attested {} files under {} in {}", files.len(), args.dir.display(), out.display());
+    eprintln!(
+        "attested {} files under {} in {}",
+        files.len(),
+        args.dir.display(),
+        out.display()
+    );
     Ok(Exit::Ok)
 }

@@ -264,9 +264,17 @@ fn a_signed_data_manifest_feeds_the_provenance_gate() {
     let q = Quickstart::new();
     std::fs::create_dir(q.path("data")).unwrap();
     std::fs::write(q.path("data/train.csv"), "x,y\n1,0\n").unwrap();
-    q.cmd(&["manifest", "data", "--key", "keys/demo-alice.key"]).assert().success();
+    q.cmd(&["manifest", "data", "--key", "keys/demo-alice.key"])
+        .assert()
+        .success();
     let eval = [
-        "eval", "provenance", "--model", "model", "--set", "data_manifest=data/data.manifest.intoto.json", "--set",
+        "eval",
+        "provenance",
+        "--model",
+        "model",
+        "--set",
+        "data_manifest=data/data.manifest.intoto.json",
+        "--set",
         "keys=keys/demo-alice.pub",
     ];
     q.cmd(&eval).assert().code(0);

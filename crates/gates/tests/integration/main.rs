@@ -2,9 +2,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "test helpers")]
 
 mod command;
-mod provenance;
-mod scan;
 mod llm;
 mod llm_detectors;
 mod llm_import;
+mod provenance;
+mod scan;
 mod support;

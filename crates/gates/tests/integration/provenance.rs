@@ -27,16 +27,28 @@ fn a_real_model_signing_bundle_verifies_for_the_signed_model() {
 
 #[test]
 fn the_tampered_twin_fails_naming_the_file_and_both_digests() {
-    let out = run_model_in(&fx().join("model-tampered"), &fx(), &sig_spec("model.sig", "builder.pub"));
+    let out = run_model_in(
+        &fx().join("model-tampered"),
+        &fx(),
+        &sig_spec("model.sig", "builder.pub"),
+    );
     assert_eq!(out.verdict, Verdict::Fail);
     assert_eq!(out.metrics["signature_verified"], 0.0);
     let f = &out.findings[0];
     assert_eq!(f.rule, "provenance-file-changed");
-    assert!(f.message.starts_with("weights/layer1.bin: signed sha256 "), "{}", f.message);
+    assert!(
+        f.message.starts_with("weights/layer1.bin: signed sha256 "),
+        "{}",
+        f.message
+    );
     assert!(f.message.contains(", now "), "{}", f.message);
     let expected: serde_json::Value =
         serde_json::from_slice(&std::fs::read(fx().join("expected.json")).unwrap()).unwrap();
-    assert!(out.reasons[0].contains(expected["model_digest"].as_str().unwrap()), "{:?}", out.reasons);
+    assert!(
+        out.reasons[0].contains(expected["model_digest"].as_str().unwrap()),
+        "{:?}",
+        out.reasons
+    );
 }
 
 #[test]
@@ -58,18 +70,28 @@ fn a_keyless_sigstore_bundle_fails_closed_and_says_why() {
     let dir = tempfile::tempdir().unwrap();
     let mut bundle: serde_json::Value =
         serde_json::from_slice(&std::fs::read(fx().join("model.sig")).unwrap()).unwrap();
-    bundle["verificationMaterial"] = json!({"certificate": {"rawBytes": "MIIB"}, "tlogEntries": [{"logIndex": "1"}]});
+    bundle["verificationMaterial"] =
+        json!({"certificate": {"rawBytes": "MIIB"}, "tlogEntries": [{"logIndex": "1"}]});
     std::fs::write(dir.path().join("keyless.sig"), bundle.to_string()).unwrap();
     std::fs::copy(fx().join("other.pub"), dir.path().join("other.pub")).unwrap();
-    let out = run_model_in(&fx().join("model"), dir.path(), &sig_spec("keyless.sig", "other.pub"));
+    let out = run_model_in(
+        &fx().join("model"),
+        dir.path(),
+        &sig_spec("keyless.sig", "other.pub"),
+    );
     assert_eq!(out.verdict, Verdict::Fail);
-    assert!(out.reasons[0].contains("keyless Sigstore bundle"), "{:?}", out.reasons);
+    assert!(
+        out.reasons[0].contains("keyless Sigstore bundle"),
+        "{:?}",
+        out.reasons
+    );
 }
 
 #[test]
 fn an_ed25519_signed_model_signing_statement_verifies() {
     let dir = tempfile::tempdir().unwrap();
-    let bundle: serde_json::Value = serde_json::from_slice(&std::fs::read(fx().join("model.sig")).unwrap()).unwrap();
+    let bundle: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(fx().join("model.sig")).unwrap()).unwrap();
     let env: Envelope = serde_json::from_value(bundle["dsseEnvelope"].clone()).unwrap();
     let statement = env.statement_unverified().unwrap();
     let key = SigningKey::generate();
@@ -90,18 +112,32 @@ fn a_signed_data_manifest_catches_a_changed_dataset() {
     let files = vec![data.join("test.csv"), data.join("train.csv")];
     let st = data_manifest_statement(&data, ".", &files).unwrap();
     let key = SigningKey::generate();
-    std::fs::write(data.join("data.manifest.intoto.json"), serde_json::to_string(&Envelope::sign(&st, &key).unwrap()).unwrap()).unwrap();
+    std::fs::write(
+        data.join("data.manifest.intoto.json"),
+        serde_json::to_string(&Envelope::sign(&st, &key).unwrap()).unwrap(),
+    )
+    .unwrap();
     std::fs::write(dir.path().join("data.pub"), key.public().to_pem()).unwrap();
-    let s = spec(json!({"kind": "provenance", "data_manifest": "data/data.manifest.intoto.json", "keys": ["data.pub"]}));
+    let s = spec(
+        json!({"kind": "provenance", "data_manifest": "data/data.manifest.intoto.json", "keys": ["data.pub"]}),
+    );
     let out = run_model_in(&fx().join("model"), dir.path(), &s);
     assert_eq!(out.verdict, Verdict::Pass, "{:?}", out.reasons);
     assert_eq!(out.metrics["data_files_checked"], 2.0);
     std::fs::write(data.join("train.csv"), "a,b\n1,3\n").unwrap();
     let out = run_model_in(&fx().join("model"), dir.path(), &s);
     assert_eq!(out.verdict, Verdict::Fail);
-    assert!(out.reasons[0].starts_with("dataset train.csv changed: attested sha256 "), "{:?}", out.reasons);
+    assert!(
+        out.reasons[0].starts_with("dataset train.csv changed: attested sha256 "),
+        "{:?}",
+        out.reasons
+    );
     // A manifest signed by someone else does not count.
-    std::fs::write(dir.path().join("data.pub"), SigningKey::generate().public().to_pem()).unwrap();
+    std::fs::write(
+        dir.path().join("data.pub"),
+        SigningKey::generate().public().to_pem(),
+    )
+    .unwrap();
     let out = run_model_in(&fx().join("model"), dir.path(), &s);
     assert_eq!(out.verdict, Verdict::Fail);
     assert!(out.reasons[0].contains("does not verify"), "{:?}", out.reasons);
@@ -113,8 +149,12 @@ fn a_base_model_must_be_on_the_allowlist() {
         serde_json::from_slice(&std::fs::read(fx().join("expected.json")).unwrap()).unwrap();
     let good = expected["model_digest"].as_str().unwrap();
     let s = spec(json!({"kind": "provenance", "base_model": "model", "allowed_base_models": [good]}));
-    assert_eq!(run_model_in(&fx().join("model"), &fx(), &s).verdict, Verdict::Pass);
-    let s = spec(json!({"kind": "provenance", "base_model": "model-tampered", "allowed_base_models": [good]}));
+    assert_eq!(
+        run_model_in(&fx().join("model"), &fx(), &s).verdict,
+        Verdict::Pass
+    );
+    let s =
+        spec(json!({"kind": "provenance", "base_model": "model-tampered", "allowed_base_models": [good]}));
     let out = run_model_in(&fx().join("model"), &fx(), &s);
     assert_eq!(out.verdict, Verdict::Fail);
     assert_eq!(out.metrics["base_model_allowed"], 0.0);

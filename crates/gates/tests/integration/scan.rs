@@ -25,7 +25,10 @@ fn a_pickle_that_runs_code_fails_the_gate_with_critical_findings() {
 
 #[test]
 fn a_benign_safetensors_model_passes() {
-    let out = run_model(&root().join("examples/quickstart/model"), &spec(json!({"kind": "scan"})));
+    let out = run_model(
+        &root().join("examples/quickstart/model"),
+        &spec(json!({"kind": "scan"})),
+    );
     assert_eq!(out.verdict, Verdict::Pass, "{:?} {:?}", out.reasons, out.findings);
     assert_eq!(out.metrics["files_scanned"], 3.0);
 }
