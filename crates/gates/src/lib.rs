@@ -8,12 +8,18 @@
 //! promotion: they say what they measured; the policy engine decides.
 #![deny(missing_docs)]
 
+pub mod classic;
 pub mod command;
+pub mod fairness;
 pub mod gate;
+pub mod metrics;
 pub mod params;
+pub mod performance;
+pub mod reference;
 pub mod registry;
 pub mod require;
 pub mod run;
+pub mod stats;
 
 pub use gate::{
     CheckResult, DataSource, Evaluation, Gate, GateContext, GateError, GateOutcome, InputRecord, ModelRef,

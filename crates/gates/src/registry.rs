@@ -6,7 +6,10 @@
 use portcullis_evidence::GateSpec;
 
 use crate::command::CommandGate;
+use crate::fairness::FairnessGate;
 use crate::gate::{Gate, GateError};
+use crate::performance::PerformanceGate;
+use crate::reference::ReferenceGate;
 
 /// Builds a gate from its parameters.
 pub type BuildFn = fn(&serde_json::Map<String, serde_json::Value>) -> Result<Box<dyn Gate>, GateError>;
@@ -32,11 +35,40 @@ fn build_command(p: &serde_json::Map<String, serde_json::Value>) -> Result<Box<d
     Ok(Box::new(CommandGate::from_params(p)?))
 }
 
-static KINDS: &[GateKind] = &[GateKind {
-    id: "command",
-    summary: "an external tool (garak, promptfoo, an in-house script) passes: exit 0 and report metrics within thresholds",
-    build: build_command,
-}];
+fn build_performance(p: &serde_json::Map<String, serde_json::Value>) -> Result<Box<dyn Gate>, GateError> {
+    Ok(Box::new(PerformanceGate::from_params(p)?))
+}
+
+fn build_reference(p: &serde_json::Map<String, serde_json::Value>) -> Result<Box<dyn Gate>, GateError> {
+    Ok(Box::new(ReferenceGate::from_params(p)?))
+}
+
+fn build_fairness(p: &serde_json::Map<String, serde_json::Value>) -> Result<Box<dyn Gate>, GateError> {
+    Ok(Box::new(FairnessGate::from_params(p)?))
+}
+
+static KINDS: &[GateKind] = &[
+    GateKind {
+        id: "command",
+        summary: "an external tool (garak, promptfoo, an in-house script) passes: exit 0 and report metrics within thresholds",
+        build: build_command,
+    },
+    GateKind {
+        id: "performance",
+        summary: "functional quality (accuracy, F1, ROC-AUC, …) meets thresholds overall and per slice",
+        build: build_performance,
+    },
+    GateKind {
+        id: "reference",
+        summary: "the candidate does not regress against the production model and its disagreements are not concentrated on one class",
+        build: build_reference,
+    },
+    GateKind {
+        id: "fairness",
+        summary: "group metrics (demographic parity, equalized odds, four-fifths rule) stay within bounds",
+        build: build_fairness,
+    },
+];
 
 /// Every registered gate kind, in registry order.
 pub fn kinds() -> &'static [GateKind] {

@@ -2,4 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "test helpers")]
 
 mod command;
+mod fairness;
+mod performance;
+mod reference;
 mod support;
