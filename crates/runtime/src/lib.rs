@@ -17,3 +17,8 @@ pub mod dataset;
 mod parquet_table;
 
 pub use dataset::{encode_labels, DataError, Prepared, Roles, Table};
+pub mod retry;
+pub mod subprocess;
+
+pub use retry::RetryPolicy;
+pub use subprocess::{SubprocessClassifier, SubprocessConfig};
