@@ -23,6 +23,7 @@
 //!   extra output; plans are built on first use and cached.
 
 mod lower;
+mod trees;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
@@ -72,6 +73,9 @@ pub struct OnnxClassifier {
     outlets_by_name: HashMap<String, OutletId>,
     node_outputs: BTreeMap<String, String>,
     activation_plans: Mutex<BTreeMap<String, Plan>>,
+    /// The native evaluator, when the probabilities come straight from one
+    /// tree ensemble over the input.
+    trees: Option<trees::TreeEnsemble>,
 }
 
 impl std::fmt::Debug for OnnxClassifier {
@@ -177,6 +181,7 @@ impl OnnxClassifier {
             let vi = graph.input.iter().find(|i| &i.name == name);
             slots.push(input_slot(vi, name).map_err(|m| load_err(origin, m))?);
         }
+        let native = native_trees(graph, &found.tensor, &slots).map_err(|m| load_err(origin, m))?;
         lower::lower(graph).map_err(|m| load_err(origin, m))?;
         check_operators(graph, &found.tensor, &onnx).map_err(|m| load_err(origin, m))?;
         let node_outputs: BTreeMap<String, String> = graph
@@ -236,6 +241,7 @@ impl OnnxClassifier {
             outlets_by_name,
             node_outputs,
             activation_plans: Mutex::new(BTreeMap::new()),
+            trees: native,
         };
         me.finish_classes()
     }
@@ -397,6 +403,21 @@ impl Classifier for OnnxClassifier {
     }
 
     fn predict_proba(&self, x: &Matrix) -> Result<Matrix, RuntimeError> {
+        if let Some(t) = &self.trees {
+            // Validates width and finiteness the same way as the tract path.
+            self.to_inputs(&Matrix {
+                data: x.data.clone(),
+                rows: x.rows,
+                cols: x.cols,
+            })?;
+            let k = self.classes.len();
+            let mut out = Matrix::zeros(x.rows, k);
+            for i in 0..x.rows {
+                t.eval_row(x.row(i), out.row_mut(i))
+                    .map_err(|e| RuntimeError::Inference(format!("{}: {e}", self.origin)))?;
+            }
+            return Ok(out);
+        }
         let out = self.run_outputs(&self.plan, x)?;
         let m = out
             .into_iter()
@@ -429,6 +450,44 @@ impl Classifier for OnnxClassifier {
             .next()
             .ok_or_else(|| RuntimeError::Inference(format!("node '{node}' produced no output")))
     }
+}
+
+/// The tree ensemble that alone produces `tensor` from the single graph
+/// input (through `Cast`/`Identity` only), parsed for native evaluation.
+fn native_trees(
+    graph: &pb::GraphProto,
+    tensor: &str,
+    slots: &[InputSlot],
+) -> Result<Option<trees::TreeEnsemble>, String> {
+    let [slot] = slots else { return Ok(None) };
+    let mut t = tensor.to_string();
+    for _ in 0..16 {
+        let Some(n) = producer(graph, &t) else {
+            return Ok(None);
+        };
+        match n.op_type.as_str() {
+            "Identity" | "Cast" => t = n.input.first().cloned().unwrap_or_default(),
+            "TreeEnsembleClassifier" => {
+                if n.output.get(1) != Some(&t) || n.input.first() != Some(&slot.name) {
+                    return Ok(None);
+                }
+                let Some(classes) = lower::class_label_attrs(n) else {
+                    return Ok(None);
+                };
+                let ens = trees::TreeEnsemble::from_node(n, classes.len())
+                    .map_err(|e| format!("TreeEnsembleClassifier: {e}"))?;
+                if ens.min_features > slot.width {
+                    return Err(format!(
+                        "the trees read feature {} but the input has {} features",
+                        ens.min_features, slot.width
+                    ));
+                }
+                return Ok(Some(ens));
+            }
+            _ => return Ok(None),
+        }
+    }
+    Ok(None)
 }
 
 /// Declares every input as f32 `[N, ...]` with a symbolic batch size, so
@@ -686,6 +745,30 @@ mod tests {
         assert_eq!(got.cols, 1);
         for (i, (g, w)) in got.data.iter().zip(&want).enumerate() {
             assert!((f64::from(*g) - w).abs() < 1e-5, "row {i}: {g} vs {w}");
+        }
+    }
+
+    #[test]
+    fn native_trees_agree_with_tract_on_forests_and_boosting() {
+        let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sklearn-onnx");
+        for (file, data) in [
+            ("rf_wine.zipmap.onnx", "wine.csv"),
+            ("gb_bc.nozipmap.onnx", "breast_cancer.csv"),
+            ("gb_iris_str.zipmap.onnx", "iris_str.csv"),
+        ] {
+            let m = OnnxClassifier::load(&dir.join(file)).unwrap();
+            assert!(m.trees.is_some(), "{file} should use the native evaluator");
+            let table = crate::Table::load(&dir.join(data)).unwrap();
+            let roles = crate::Roles {
+                label: Some("label".into()),
+                ..Default::default()
+            };
+            let x = table.prepare(&roles, m.signature()).unwrap().x;
+            let native = m.predict_proba(&x).unwrap();
+            let tract = m.run_outputs(&m.plan, &x).unwrap().remove(0);
+            for (a, b) in native.data.iter().zip(&tract.data) {
+                assert!((a - b).abs() < 1e-5, "{file}: {a} vs {b}");
+            }
         }
     }
 }
