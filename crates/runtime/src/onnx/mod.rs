@@ -66,7 +66,9 @@ pub struct OnnxClassifier {
     classes: Vec<ClassLabel>,
     inputs: Vec<InputSlot>,
     probability_tensor: String,
-    plan: Plan,
+    /// The tract plan; `None` when the native tree evaluator serves
+    /// [`Classifier::predict_proba`] (built on demand for activations).
+    plan: Option<Plan>,
     batch_rows: usize,
     /// The parsed graph before output selection, for activation plans.
     graph: InferenceModel,
@@ -203,7 +205,10 @@ impl OnnxClassifier {
                 format!("tensor '{}' is not in the parsed graph", found.tensor),
             )
         })?;
-        let plan = build_plan(&graph_model, &[outlet]).map_err(|e| {
+        let plan = if native.is_some() {
+            None
+        } else {
+            Some(build_plan(&graph_model, &[outlet]).map_err(|e| {
             load_err(
                 origin,
                 format!(
@@ -211,7 +216,8 @@ impl OnnxClassifier {
                     found.tensor
                 ),
             )
-        })?;
+        })?)
+        };
         let n_features = slots.iter().map(|s| s.width).sum();
         let signature = InputSignature {
             n_features,
@@ -250,8 +256,11 @@ impl OnnxClassifier {
     /// label list was declared, and checks the output shape once up front.
     fn finish_classes(mut self) -> Result<Self, RuntimeError> {
         let probe = Matrix::zeros(1, self.signature.n_features);
-        let out = self.run_outputs(&self.plan, &probe)?;
-        let cols = out.first().map_or(0, |m| m.cols);
+        let cols = match &self.plan {
+            Some(plan) => self.run_outputs(plan, &probe)?.first().map_or(0, |m| m.cols),
+            None if self.classes.is_empty() => 0,
+            None => self.predict_proba(&probe)?.cols,
+        };
         if self.classes.is_empty() {
             self.classes = (0..cols).map(|i| ClassLabel::Int(i as i64)).collect();
         }
@@ -418,7 +427,11 @@ impl Classifier for OnnxClassifier {
             }
             return Ok(out);
         }
-        let out = self.run_outputs(&self.plan, x)?;
+        let plan = self
+            .plan
+            .as_ref()
+            .ok_or_else(|| RuntimeError::Inference("no inference plan".into()))?;
+        let out = self.run_outputs(plan, x)?;
         let m = out
             .into_iter()
             .next()
@@ -765,7 +778,8 @@ mod tests {
             };
             let x = table.prepare(&roles, m.signature()).unwrap().x;
             let native = m.predict_proba(&x).unwrap();
-            let tract = m.run_outputs(&m.plan, &x).unwrap().remove(0);
+            let plan = build_plan(&m.graph, &[m.outlets_by_name[&m.probability_tensor]]).unwrap();
+            let tract = m.run_outputs(&plan, &x).unwrap().remove(0);
             for (a, b) in native.data.iter().zip(&tract.data) {
                 assert!((a - b).abs() < 1e-5, "{file}: {a} vs {b}");
             }
