@@ -22,3 +22,6 @@ pub mod subprocess;
 
 pub use retry::RetryPolicy;
 pub use subprocess::{SubprocessClassifier, SubprocessConfig};
+pub mod npy;
+
+pub use npy::{parse_npy, NpyArray};
