@@ -8,7 +8,9 @@
 //! promotion: they say what they measured; the policy engine decides.
 #![deny(missing_docs)]
 
+pub mod classic;
 pub mod command;
+pub mod fairness;
 pub mod gate;
 pub mod llm;
 pub mod params;
@@ -17,6 +19,10 @@ pub mod registry;
 pub mod require;
 pub mod run;
 pub mod scan;
+pub mod metrics;
+pub mod performance;
+pub mod reference;
+pub mod stats;
 
 pub use gate::{
     CheckResult, DataSource, Evaluation, Gate, GateContext, GateError, GateOutcome, InputRecord, ModelRef,

@@ -6,12 +6,15 @@
 use portcullis_evidence::GateSpec;
 
 use crate::command::CommandGate;
+use crate::fairness::FairnessGate;
 use crate::gate::{Gate, GateError};
 use crate::llm::backdoor::LlmBackdoorGate;
 use crate::llm::redteam::LlmRedteamGate;
 use crate::llm::safety::LlmSafetyGate;
 use crate::provenance::ProvenanceGate;
 use crate::scan::ScanGate;
+use crate::performance::PerformanceGate;
+use crate::reference::ReferenceGate;
 
 /// Builds a gate from its parameters.
 pub type BuildFn = fn(&serde_json::Map<String, serde_json::Value>) -> Result<Box<dyn Gate>, GateError>;
@@ -57,6 +60,18 @@ fn build_llm_backdoor(p: &serde_json::Map<String, serde_json::Value>) -> Result<
     Ok(Box::new(LlmBackdoorGate::from_params(p)?))
 }
 
+fn build_performance(p: &serde_json::Map<String, serde_json::Value>) -> Result<Box<dyn Gate>, GateError> {
+    Ok(Box::new(PerformanceGate::from_params(p)?))
+}
+
+fn build_reference(p: &serde_json::Map<String, serde_json::Value>) -> Result<Box<dyn Gate>, GateError> {
+    Ok(Box::new(ReferenceGate::from_params(p)?))
+}
+
+fn build_fairness(p: &serde_json::Map<String, serde_json::Value>) -> Result<Box<dyn Gate>, GateError> {
+    Ok(Box::new(FairnessGate::from_params(p)?))
+}
+
 static KINDS: &[GateKind] = &[
     GateKind {
         id: "command",
@@ -87,6 +102,21 @@ static KINDS: &[GateKind] = &[
         id: "llm-backdoor",
         summary: "no trigger string flips refusals into compliance; no divergence from a reference endpoint",
         build: build_llm_backdoor,
+    },
+    GateKind {
+        id: "performance",
+        summary: "functional quality (accuracy, F1, ROC-AUC, …) meets thresholds overall and per slice",
+        build: build_performance,
+    },
+    GateKind {
+        id: "reference",
+        summary: "the candidate does not regress against the production model and its disagreements are not concentrated on one class",
+        build: build_reference,
+    },
+    GateKind {
+        id: "fairness",
+        summary: "group metrics (demographic parity, equalized odds, four-fifths rule) stay within bounds",
+        build: build_fairness,
     },
 ];
 

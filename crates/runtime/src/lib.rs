@@ -11,3 +11,18 @@ pub mod chat;
 pub mod classifier;
 
 pub use classifier::{ClassLabel, Classifier, InputSignature, Matrix, RuntimeError};
+pub mod onnx;
+
+pub use onnx::{OnnxClassifier, OnnxOptions};
+pub mod dataset;
+mod parquet_table;
+
+pub use dataset::{encode_labels, DataError, Prepared, Roles, Table};
+pub mod retry;
+pub mod subprocess;
+
+pub use retry::RetryPolicy;
+pub use subprocess::{SubprocessClassifier, SubprocessConfig};
+pub mod npy;
+
+pub use npy::{parse_npy, NpyArray};

@@ -7,4 +7,7 @@ mod llm_detectors;
 mod llm_import;
 mod provenance;
 mod scan;
+mod fairness;
+mod performance;
+mod reference;
 mod support;

@@ -55,3 +55,65 @@ pub fn run_model_in(model: &Path, base: &Path, spec: &GateSpec) -> GateOutcome {
     };
     run_gate(spec, &ctx)
 }
+
+/// The classic-gate fixture directory.
+pub fn classic_dir() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/classic")
+}
+
+pub fn classic_expected() -> serde_json::Value {
+    let text = std::fs::read_to_string(classic_dir().join("expected.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+/// Runs `spec` on fixture files: `model` (and `reference`) are file names in
+/// the classic fixture directory, `data` is declared as dataset `eval`.
+pub fn run_classic(spec: &GateSpec, model: &str, reference: Option<&str>, data: DataSource) -> GateOutcome {
+    let dir = classic_dir();
+    let model = ModelRef {
+        path: Some(model.into()),
+        digest: None,
+        kind: None,
+    };
+    let reference = reference.map(|r| ModelRef {
+        path: Some(r.into()),
+        digest: None,
+        kind: None,
+    });
+    let data = BTreeMap::from([("eval".to_string(), data)]);
+    let ctx = GateContext {
+        name: "g",
+        model: &model,
+        reference: reference.as_ref(),
+        data: &data,
+        base_dir: &dir,
+        seed: 7,
+        progress: &NoProgress,
+        deadline: None,
+    };
+    run_gate(spec, &ctx)
+}
+
+pub fn adult_data() -> DataSource {
+    DataSource {
+        path: "adult.csv".into(),
+        label: Some("label".into()),
+        sensitive: vec!["sex".into(), "race".into()],
+        slices: Vec::new(),
+        weight: None,
+    }
+}
+
+pub fn digits_data() -> DataSource {
+    DataSource {
+        path: "digits.csv".into(),
+        label: Some("digit".into()),
+        ..Default::default()
+    }
+}
+
+/// Asserts `|a - b| <= 1e-6`, naming the metric.
+pub fn close(name: &str, got: Option<f64>, want: f64) {
+    let got = got.unwrap_or_else(|| panic!("metric {name} missing"));
+    assert!((got - want).abs() <= 1e-6, "{name}: got {got}, want {want}");
+}
