@@ -174,3 +174,30 @@ fn ort_backend_runs_the_svm_when_onnxruntime_is_available() {
         }
     }
 }
+
+#[cfg(feature = "parquet")]
+#[test]
+fn parquet_and_csv_give_the_same_rows() {
+    let m = OnnxClassifier::load(&fixture("sklearn-onnx/logreg_bc.zipmap.onnx")).unwrap();
+    let csv = Table::load(&fixture("sklearn-onnx/breast_cancer.csv")).unwrap();
+    let pq = Table::load(&fixture("parquet/breast_cancer.parquet")).unwrap();
+    let roles = Roles {
+        label: Some("label".into()),
+        slices: vec!["site".into()],
+        ..Default::default()
+    };
+    let a = csv
+        .prepare(
+            &Roles {
+                label: Some("label".into()),
+                ..Default::default()
+            },
+            m.signature(),
+        )
+        .unwrap();
+    let b = pq.prepare(&roles, m.signature()).unwrap();
+    assert_eq!(a.x, b.x);
+    assert_eq!(a.labels, b.labels);
+    assert_eq!(b.groups["site"][0], "south");
+    assert_eq!(m.predict_proba(&a.x).unwrap(), m.predict_proba(&b.x).unwrap());
+}
