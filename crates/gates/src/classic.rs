@@ -64,11 +64,22 @@ pub fn load_model(role: &str, m: &ModelRef, ctx: &GateContext<'_>) -> Result<Loa
     let bytes = read_bounded(&path, portcullis_runtime::onnx::MAX_MODEL_BYTES)?;
     let digest = sha256(&bytes);
     let dir = path.parent().unwrap_or(Path::new("."));
-    let classifier =
-        OnnxClassifier::from_bytes_in_dir(&bytes, &path.display().to_string(), dir, &Default::default())
-            .map_err(|e| GateError::Input(format!("{role}: {e}")))?;
+    let classifier: Box<dyn Classifier> = match OnnxClassifier::from_bytes_in_dir(
+        &bytes,
+        &path.display().to_string(),
+        dir,
+        &Default::default(),
+    ) {
+        Ok(c) => Box::new(c),
+        #[cfg(feature = "ort")]
+        Err(e) if e.to_string().contains("`ort` feature") => Box::new(
+            portcullis_runtime::onnx::OrtClassifier::load(&path)
+                .map_err(|o| GateError::Input(format!("{role}: {e}; onnxruntime also failed: {o}")))?,
+        ),
+        Err(e) => return Err(GateError::Input(format!("{role}: {e}"))),
+    };
     Ok(LoadedModel {
-        classifier: Box::new(classifier),
+        classifier,
         record: InputRecord {
             role: role.to_string(),
             uri: path.display().to_string(),

@@ -26,3 +26,6 @@ pub use subprocess::{SubprocessClassifier, SubprocessConfig};
 pub mod npy;
 
 pub use npy::{parse_npy, NpyArray};
+pub mod http;
+
+pub use http::{HttpClassifier, HttpConfig, Protocol};

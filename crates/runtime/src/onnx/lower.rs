@@ -360,8 +360,11 @@ fn pad_binary_base_values(mut n: NodeProto) -> NodeProto {
 
 /// Class labels declared as a `classlabels_*` attribute, if any.
 pub(crate) fn class_label_attrs(n: &NodeProto) -> Option<Vec<crate::ClassLabel>> {
-    if let Some(a) = attr(n, "classlabels_int64s").filter(|a| !a.ints.is_empty()) {
-        return Some(a.ints.iter().map(|&i| crate::ClassLabel::Int(i)).collect());
+    // `SVMClassifier` names its integer labels `classlabels_ints`.
+    for name in ["classlabels_int64s", "classlabels_ints"] {
+        if let Some(a) = attr(n, name).filter(|a| !a.ints.is_empty()) {
+            return Some(a.ints.iter().map(|&i| crate::ClassLabel::Int(i)).collect());
+        }
     }
     if let Some(a) = attr(n, "classlabels_strings").filter(|a| !a.strings.is_empty()) {
         return Some(

@@ -23,7 +23,12 @@
 //!   extra output; plans are built on first use and cached.
 
 mod lower;
+#[cfg(feature = "ort")]
+mod ort_backend;
 mod trees;
+
+#[cfg(feature = "ort")]
+pub use ort_backend::OrtClassifier;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;

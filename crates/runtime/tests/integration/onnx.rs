@@ -146,3 +146,58 @@ fn an_unsupported_operator_is_named_with_the_ort_hint() {
     assert!(err.contains("`ort` feature"), "{err}");
     assert!(err.contains("svc_bc.zipmap.onnx"), "{err}");
 }
+
+/// The onnxruntime backend runs what tract cannot (the SVM). Needs the
+/// `ort` feature and `ORT_DYLIB_PATH`; skipped otherwise.
+#[cfg(feature = "ort")]
+#[test]
+fn ort_backend_runs_the_svm_when_onnxruntime_is_available() {
+    if std::env::var_os("ORT_DYLIB_PATH").is_none() {
+        return;
+    }
+    let exp = expected("sklearn-onnx");
+    for file in ["svc_bc.zipmap.onnx", "svc_bc.nozipmap.onnx"] {
+        let m =
+            portcullis_runtime::onnx::OrtClassifier::load(&fixture(&format!("sklearn-onnx/{file}"))).unwrap();
+        let table = Table::load(&fixture("sklearn-onnx/breast_cancer.csv")).unwrap();
+        let roles = Roles {
+            label: Some("label".into()),
+            ..Default::default()
+        };
+        let x = table.prepare(&roles, m.signature()).unwrap().x;
+        let p = m.predict_proba(&x).unwrap();
+        let want: Vec<Vec<f64>> = serde_json::from_value(exp[file]["proba"].clone()).unwrap();
+        for (i, row) in want.iter().enumerate() {
+            for (j, w) in row.iter().enumerate() {
+                assert!((f64::from(p.row(i)[j]) - w).abs() <= PROBA_TOL, "{file} row {i}");
+            }
+        }
+    }
+}
+
+#[cfg(feature = "parquet")]
+#[test]
+fn parquet_and_csv_give_the_same_rows() {
+    let m = OnnxClassifier::load(&fixture("sklearn-onnx/logreg_bc.zipmap.onnx")).unwrap();
+    let csv = Table::load(&fixture("sklearn-onnx/breast_cancer.csv")).unwrap();
+    let pq = Table::load(&fixture("parquet/breast_cancer.parquet")).unwrap();
+    let roles = Roles {
+        label: Some("label".into()),
+        slices: vec!["site".into()],
+        ..Default::default()
+    };
+    let a = csv
+        .prepare(
+            &Roles {
+                label: Some("label".into()),
+                ..Default::default()
+            },
+            m.signature(),
+        )
+        .unwrap();
+    let b = pq.prepare(&roles, m.signature()).unwrap();
+    assert_eq!(a.x, b.x);
+    assert_eq!(a.labels, b.labels);
+    assert_eq!(b.groups["site"][0], "south");
+    assert_eq!(m.predict_proba(&a.x).unwrap(), m.predict_proba(&b.x).unwrap());
+}
