@@ -8,11 +8,14 @@
 //! promotion: they say what they measured; the policy engine decides.
 #![deny(missing_docs)]
 
+pub mod backdoor;
+pub mod classic;
 pub mod command;
 pub mod gate;
 pub mod params;
 pub mod registry;
 pub mod require;
+pub mod robustness;
 pub mod run;
 
 pub use gate::{

@@ -1,0 +1,36 @@
+//! Loading what the classic-ML gates (robustness, backdoor) evaluate: the
+//! model as a [`Classifier`] and a labelled dataset mapped onto the model's
+//! classes, with the digests of every file read.
+
+use portcullis_runtime::Classifier;
+
+use crate::gate::{GateContext, GateError, InputRecord};
+use crate::robustness::data::LabelledData;
+
+/// A model and data ready for a classic-ML gate.
+pub struct Loaded {
+    /// The model.
+    pub model: Box<dyn Classifier>,
+    /// The labelled rows.
+    pub data: LabelledData,
+    /// Files read, with digests.
+    pub inputs: Vec<InputRecord>,
+}
+
+/// Loads the model and the dataset `key` (label column overridable).
+/// `keep_aside` names numeric columns that are not features (e.g. a
+/// known-poisoned marker).
+///
+/// # Errors
+/// [`GateError::Input`] naming the file and the cause.
+pub fn load(
+    ctx: &GateContext<'_>,
+    key: &str,
+    label: Option<&str>,
+    keep_aside: &[&str],
+) -> Result<Loaded, GateError> {
+    let _ = (ctx, key, label, keep_aside);
+    Err(GateError::Input(
+        "no model backend is built into this gate yet".into(),
+    ))
+}
