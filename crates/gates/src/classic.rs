@@ -34,3 +34,22 @@ pub fn load(
         "no model backend is built into this gate yet".into(),
     ))
 }
+
+/// Loads a CSV of labelled rows for the model (e.g. `train_data`), with the
+/// file's digest recorded under `role`.
+///
+/// # Errors
+/// [`GateError::Input`] naming the file and the cause.
+pub fn load_file(
+    ctx: &GateContext<'_>,
+    model: &dyn Classifier,
+    path: &std::path::Path,
+    label: Option<&str>,
+    keep_aside: &[&str],
+    role: &str,
+) -> Result<(LabelledData, InputRecord), GateError> {
+    let _ = (ctx, model, path, label, keep_aside, role);
+    Err(GateError::Input(
+        "no dataset loader is built into this gate yet".into(),
+    ))
+}

@@ -5,8 +5,10 @@
 
 use portcullis_evidence::GateSpec;
 
+use crate::backdoor::BackdoorGate;
 use crate::command::CommandGate;
 use crate::gate::{Gate, GateError};
+use crate::robustness::RobustnessGate;
 
 /// Builds a gate from its parameters.
 pub type BuildFn = fn(&serde_json::Map<String, serde_json::Value>) -> Result<Box<dyn Gate>, GateError>;
@@ -32,11 +34,31 @@ fn build_command(p: &serde_json::Map<String, serde_json::Value>) -> Result<Box<d
     Ok(Box::new(CommandGate::from_params(p)?))
 }
 
-static KINDS: &[GateKind] = &[GateKind {
-    id: "command",
-    summary: "an external tool (garak, promptfoo, an in-house script) passes: exit 0 and report metrics within thresholds",
-    build: build_command,
-}];
+fn build_robustness(p: &serde_json::Map<String, serde_json::Value>) -> Result<Box<dyn Gate>, GateError> {
+    Ok(Box::new(RobustnessGate::from_params(p)?))
+}
+
+fn build_backdoor(p: &serde_json::Map<String, serde_json::Value>) -> Result<Box<dyn Gate>, GateError> {
+    Ok(Box::new(BackdoorGate::from_params(p)?))
+}
+
+static KINDS: &[GateKind] = &[
+    GateKind {
+        id: "command",
+        summary: "an external tool (garak, promptfoo, an in-house script) passes: exit 0 and report metrics within thresholds",
+        build: build_command,
+    },
+    GateKind {
+        id: "robustness",
+        summary: "accuracy under black-box evasion attacks (noise, HopSkipJump, Square) at a stated budget",
+        build: build_robustness,
+    },
+    GateKind {
+        id: "backdoor",
+        summary: "no small trigger sends inputs to one class and no poisoned cluster in the training data",
+        build: build_backdoor,
+    },
+];
 
 /// Every registered gate kind, in registry order.
 pub fn kinds() -> &'static [GateKind] {

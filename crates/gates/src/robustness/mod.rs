@@ -215,24 +215,25 @@ impl RobustnessConfig {
                 "`max_queries` must be at least 1: a budget of 0 cannot attack anything".into(),
             ));
         }
-        let input_shape =
-            match p.input_shape {
-                None => None,
-                Some(v) => {
-                    let dims: Vec<usize> = v
-                        .iter()
-                        .map(|d| (d.fract() == 0.0 && *d >= 1.0 && *d <= 1e6).then_some(*d as usize))
-                        .collect::<Option<_>>()
-                        .ok_or_else(|| err(format!("`input_shape` must be positive integers, got {v:?}")))?;
-                    match dims.as_slice() {
-                        [h, w] => Some([1, *h, *w]),
-                        [c, h, w] => Some([*c, *h, *w]),
-                        _ => return Err(err(format!(
+        let input_shape = match p.input_shape {
+            None => None,
+            Some(v) => {
+                let dims: Vec<usize> = v
+                    .iter()
+                    .map(|d| (d.fract() == 0.0 && *d >= 1.0 && *d <= 1e6).then_some(*d as usize))
+                    .collect::<Option<_>>()
+                    .ok_or_else(|| err(format!("`input_shape` must be positive integers, got {v:?}")))?;
+                match dims.as_slice() {
+                    [h, w] => Some([1, *h, *w]),
+                    [c, h, w] => Some([*c, *h, *w]),
+                    _ => {
+                        return Err(err(format!(
                             "`input_shape` must be [height, width] or [channels, height, width], got {v:?}"
-                        ))),
+                        )))
                     }
                 }
-            };
+            }
+        };
         let clip = match p.clip {
             None => None,
             Some(v) => match v.as_slice() {
