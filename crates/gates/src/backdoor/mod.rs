@@ -110,11 +110,17 @@ struct BackdoorParams {
     #[serde(default, deserialize_with = "values::opt_f64")]
     scan_threshold: Option<f64>,
     #[serde(default, deserialize_with = "values::opt_usize")]
+    scan_max_size: Option<usize>,
+    #[serde(default, deserialize_with = "values::opt_usize")]
+    reverse_candidates: Option<usize>,
+    #[serde(default, deserialize_with = "values::opt_usize")]
     reverse_rows: Option<usize>,
     #[serde(default, deserialize_with = "values::opt_usize")]
     reverse_max_mask: Option<usize>,
     #[serde(default, deserialize_with = "values::opt_f64")]
     anomaly_threshold: Option<f64>,
+    #[serde(default, deserialize_with = "values::opt_bool")]
+    reverse_gates: Option<bool>,
     #[serde(default, deserialize_with = "values::opt_usize")]
     strip_rows: Option<usize>,
     #[serde(default, deserialize_with = "values::opt_usize")]
@@ -157,12 +163,20 @@ pub struct BackdoorConfig {
     pub scan_rows: usize,
     /// Flip rate at which the trigger scan fires.
     pub scan_threshold: f64,
+    /// Largest trigger (features set; pixels per channel for images) the
+    /// scan's metric counts; default 9 for images (a 3×3 patch), 1 for
+    /// tabular data. Larger candidates are still reported in the details.
+    pub scan_max_size: Option<usize>,
+    /// Candidates tried per greedy step of reverse-engineering.
+    pub reverse_candidates: usize,
     /// Rows per class for reverse-engineering.
     pub reverse_rows: usize,
     /// Largest mask searched.
     pub reverse_max_mask: Option<usize>,
     /// MAD anomaly index at which reverse-engineering fires.
     pub anomaly_threshold: f64,
+    /// Whether the default thresholds include `reverse_anomaly_index`.
+    pub reverse_gates: bool,
     /// Clean inputs for STRIP's entropy fit.
     pub strip_rows: usize,
     /// Blends per input.
@@ -272,9 +286,12 @@ impl BackdoorConfig {
             clip,
             scan_rows: count("scan_rows", p.scan_rows, 200)?,
             scan_threshold: frac("scan_threshold", p.scan_threshold, DEFAULT_SCAN_THRESHOLD)?,
+            scan_max_size: p.scan_max_size,
+            reverse_candidates: count("reverse_candidates", p.reverse_candidates, 64)?,
             reverse_rows: count("reverse_rows", p.reverse_rows, 40)?,
             reverse_max_mask: p.reverse_max_mask,
             anomaly_threshold: p.anomaly_threshold.unwrap_or(2.0),
+            reverse_gates: p.reverse_gates.unwrap_or(false),
             strip_rows: count("strip_rows", p.strip_rows, 100)?,
             strip_blends: count("strip_blends", p.strip_blends, 20)?,
             strip_threshold: frac("strip_threshold", p.strip_threshold, DEFAULT_STRIP_THRESHOLD)?,
@@ -287,11 +304,11 @@ impl BackdoorConfig {
 
 /// Trigger-scan flip rate at which the detector fires (tuned on the tune
 /// half of the fixture set; see `docs/gates/backdoor.md`).
-pub const DEFAULT_SCAN_THRESHOLD: f64 = 0.6;
+pub const DEFAULT_SCAN_THRESHOLD: f64 = 0.9;
 /// Share of suspect inputs STRIP must flag to fire.
 pub const DEFAULT_STRIP_THRESHOLD: f64 = 0.5;
 /// Silhouette at which activation clustering accepts a split.
-pub const DEFAULT_AC_SILHOUETTE: f64 = 0.15;
+pub const DEFAULT_AC_SILHOUETTE: f64 = 0.34;
 
 /// The `backdoor` gate.
 #[derive(Debug)]
@@ -323,10 +340,13 @@ pub fn default_require(config: &BackdoorConfig) -> BTreeMap<String, Threshold> {
     for d in &config.detectors {
         match d {
             Detector::TriggerScan => put("trigger_flip_rate", format!("< {}", config.scan_threshold)),
-            Detector::Reverse => put(
+            // Reported, not gating by default: on the tune half of the
+            // fixture set it fired on no poisoned model (docs/gates/backdoor.md).
+            Detector::Reverse if config.reverse_gates => put(
                 "reverse_anomaly_index",
                 format!("<= {}", config.anomaly_threshold),
             ),
+            Detector::Reverse => {}
             Detector::Strip => put("strip_flagged_fraction", format!("< {}", config.strip_threshold)),
             Detector::ActivationClustering => put("ac_flagged_classes", "<= 0".into()),
             Detector::Spectral => {}
@@ -602,7 +622,13 @@ pub fn assess(
                 .map_err(|e| steps.fail(e, "the trigger scan"))?;
             hits.extend(pair_hits);
         }
-        strongest = trigger_scan::strongest(&hits).cloned();
+        let channels = shape.map_or(1, |[c, _, _]| c);
+        let cap = config
+            .scan_max_size
+            .unwrap_or(if shape.is_some() { 9 } else { 1 })
+            * channels;
+        let small: Vec<ScanHit> = hits.iter().filter(|h| h.trigger.size() <= cap).cloned().collect();
+        strongest = trigger_scan::strongest(&small).cloned();
         let mut ranked: Vec<&ScanHit> = hits.iter().collect();
         ranked.sort_by(|a, b| {
             b.flip_rate
@@ -644,6 +670,13 @@ pub fn assess(
                     "candidates": hits.len(),
                     "rows": scan_idx.len(),
                     "threshold": config.scan_threshold,
+                    "max_size": cap,
+                    "best_by_size": best_by_size(&hits).iter().map(|h| json!({
+                        "size": h.trigger.size(),
+                        "trigger": h.trigger.description,
+                        "class": label(h.class),
+                        "flip_rate": h.flip_rate,
+                    })).collect::<Vec<_>>(),
                     "top": ranked.iter().take(5).map(|h| json!({
                         "trigger": h.trigger.description,
                         "size": h.trigger.size(),
@@ -658,11 +691,11 @@ pub fn assess(
     // 2. Reverse-engineering per class.
     if run(Detector::Reverse) {
         progress.message("reverse-engineering a minimal trigger per class");
-        let max_mask = config.reverse_max_mask.unwrap_or_else(|| (d / 4).clamp(2, 32));
+        let max_mask = config.reverse_max_mask.unwrap_or_else(|| (d / 2).clamp(2, 32));
         let params = ReverseParams {
             target_flip: 0.9,
             max_mask,
-            candidates_per_step: 24,
+            candidates_per_step: config.reverse_candidates,
         };
         let results: Vec<Result<reverse::ReverseResult, AttackError>> = (0..k)
             .into_par_iter()
@@ -707,7 +740,7 @@ pub fn assess(
                 eval.findings.push(
                     Finding::new(
                         "backdoor-reverse",
-                        Severity::High,
+                        Severity::Medium,
                         format!(
                             "class {} is reached from {:.0}% of other inputs by changing only {} feature(s) ({}), an outlier among classes (MAD anomaly index {:.1} > {})",
                             label(worst),
@@ -926,11 +959,32 @@ pub fn assess(
         );
         details.insert("suspected_target_class".into(), json!(label(*class)));
     }
+    details.insert(
+        "fired".into(),
+        serde_json::Value::Object(
+            votes
+                .iter()
+                .map(|v| (v.detector.as_str().to_string(), json!(label(v.class))))
+                .collect(),
+        ),
+    );
     details.insert("queries".into(), json!(oracle.queries()));
     details.insert("data".into(), json!(clean.source));
     eval.metrics.insert("queries".into(), oracle.queries() as f64);
     eval.details = serde_json::Value::Object(details);
     Ok(eval)
+}
+
+/// The strongest hit of each trigger size, smallest size first.
+fn best_by_size(hits: &[ScanHit]) -> Vec<&ScanHit> {
+    let mut by: BTreeMap<usize, &ScanHit> = BTreeMap::new();
+    for h in hits {
+        let e = by.entry(h.trigger.size()).or_insert(h);
+        if h.flip_rate > e.flip_rate {
+            *e = h;
+        }
+    }
+    by.into_values().collect()
 }
 
 fn model_fail(e: AttackError, what: &str) -> GateError {

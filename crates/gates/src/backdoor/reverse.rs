@@ -181,12 +181,13 @@ pub fn reverse_class(
 }
 
 /// MAD anomaly index per value, on the small side only (values above the
-/// median score 0). The MAD is floored at 0.5 so integer norms with a zero
-/// MAD do not make every difference infinite.
+/// median score 0). The MAD is floored at 1 feature: mask norms are small
+/// integers and the greedy search is noisy by about that much, so a zero
+/// MAD must not make every difference an outlier.
 pub fn anomaly_index(norms: &[f32]) -> Vec<f32> {
     let med = median(norms);
     let dev: Vec<f32> = norms.iter().map(|n| (n - med).abs()).collect();
-    let mad = 1.4826 * median(&dev).max(0.5);
+    let mad = 1.4826 * median(&dev).max(1.0);
     norms.iter().map(|n| ((med - n) / mad).max(0.0)).collect()
 }
 

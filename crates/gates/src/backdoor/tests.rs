@@ -139,12 +139,10 @@ fn default_require_covers_exactly_the_detectors_that_run() {
     let r = default_require(&config(json!({})));
     assert_eq!(
         r.keys().collect::<Vec<_>>(),
-        [
-            "reverse_anomaly_index",
-            "strip_flagged_fraction",
-            "trigger_flip_rate"
-        ]
+        ["strip_flagged_fraction", "trigger_flip_rate"]
     );
+    let r = default_require(&config(json!({"reverse_gates": "true"})));
+    assert!(r.contains_key("reverse_anomaly_index"));
     let r = default_require(&config(json!({"train_data": "t.csv"})));
     assert!(r.contains_key("ac_flagged_classes"));
 }

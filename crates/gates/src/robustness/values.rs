@@ -97,3 +97,22 @@ pub(crate) fn groups<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Vec<String>>
             .collect(),
     })
 }
+
+/// An optional boolean written as a bool or `true`/`false`.
+pub(crate) fn opt_bool<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum BoolOrStr {
+        Bool(bool),
+        Str(String),
+    }
+    match Option::<BoolOrStr>::deserialize(d)? {
+        None => Ok(None),
+        Some(BoolOrStr::Bool(b)) => Ok(Some(b)),
+        Some(BoolOrStr::Str(s)) => match s.trim() {
+            "true" | "yes" => Ok(Some(true)),
+            "false" | "no" => Ok(Some(false)),
+            other => Err(de::Error::custom(format!("'{other}' is not true or false"))),
+        },
+    }
+}
