@@ -9,7 +9,6 @@
 #![deny(missing_docs)]
 
 pub mod backdoor;
-pub mod classic;
 pub mod command;
 pub mod gate;
 pub mod params;

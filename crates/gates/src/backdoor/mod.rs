@@ -366,12 +366,12 @@ impl Gate for BackdoorGate {
 
     fn evaluate(&self, ctx: &GateContext<'_>) -> Result<Evaluation, GateError> {
         let c = &self.config;
-        let loaded = crate::classic::load(ctx, &c.data, c.label.as_deref(), &[])?;
+        let loaded = crate::robustness::load::load(ctx, &c.data, c.label.as_deref(), &[])?;
         let mut inputs = loaded.inputs;
         let aside: Vec<&str> = c.poison_column.as_deref().into_iter().collect();
         let train = match &c.train_data {
             Some(p) => {
-                let (d, rec) = crate::classic::load_file(
+                let (d, rec) = crate::robustness::load::load_file(
                     ctx,
                     loaded.model.as_ref(),
                     p,
@@ -386,7 +386,7 @@ impl Gate for BackdoorGate {
         };
         let suspect = match &c.suspect_data {
             Some(p) => {
-                let (d, rec) = crate::classic::load_file(
+                let (d, rec) = crate::robustness::load::load_file(
                     ctx,
                     loaded.model.as_ref(),
                     p,

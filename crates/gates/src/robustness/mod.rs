@@ -14,6 +14,7 @@ pub mod attack;
 pub mod data;
 pub mod domain;
 pub mod hopskipjump;
+pub mod load;
 pub mod noise;
 pub mod oracle;
 pub mod square;
@@ -440,7 +441,7 @@ impl Gate for RobustnessGate {
     }
 
     fn evaluate(&self, ctx: &GateContext<'_>) -> Result<Evaluation, GateError> {
-        let loaded = crate::classic::load(ctx, &self.config.data, self.config.label.as_deref(), &[])?;
+        let loaded = load::load(ctx, &self.config.data, self.config.label.as_deref(), &[])?;
         let mut eval = assess(
             loaded.model.as_ref(),
             &loaded.data,

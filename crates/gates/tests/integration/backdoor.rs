@@ -50,40 +50,85 @@ pub fn run(e: &Entry) -> (Evaluation, bool) {
 #[test]
 #[ignore = "prints the per-detector table published in docs/gates/backdoor.md"]
 fn fixture_table() {
+    let detectors = ["trigger-scan", "strip", "reverse", "activation-clustering"];
+    // split -> detector -> (true positives, poisoned, false positives, clean)
+    let mut rates: BTreeMap<String, BTreeMap<&str, [usize; 4]>> = BTreeMap::new();
+    println!("| model | split | truth | trigger_flip_rate | strip_flagged_fraction | reverse_anomaly_index | ac_flagged_classes | AC P/R | spectral P/R | default gate |");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     for e in manifest() {
-        let (eval, passed) = run(&e);
-        let m: BTreeMap<&str, f64> = eval
-            .metrics
+        let (eval, _) = run(&e);
+        let m = &eval.metrics;
+        let fired = &eval.details["fired"];
+        let cell = |metric: &str, det: &str| {
+            let v = m.get(metric).copied().unwrap_or(f64::NAN);
+            match fired.get(det).and_then(|c| c.as_str()) {
+                Some(c) => format!("**{v:.2} → {c}**"),
+                None => format!("{v:.2}"),
+            }
+        };
+        let mut gate_spec = spec_for(&e);
+        gate_spec.remove("train_data");
+        let gate_cfg = BackdoorConfig::from_params(&gate_spec).unwrap();
+        let gate_pass = check_thresholds(m, &default_require(&gate_cfg))
             .iter()
-            .filter(|(k, _)| !k.contains('['))
-            .map(|(k, v)| (k.as_str(), *v))
-            .collect();
+            .all(|c| c.passed);
+        let split = rates.entry(e.split.clone()).or_default();
+        for d in detectors {
+            let r = split.entry(d).or_default();
+            let f = fired.get(d).and_then(|c| c.as_str());
+            if e.poisoned {
+                r[1] += 1;
+                r[0] += usize::from(f == e.target.map(|t| t.to_string()).as_deref());
+            } else {
+                r[3] += 1;
+                r[2] += usize::from(f.is_some());
+            }
+        }
+        let gate = split.entry("default gate").or_default();
+        if e.poisoned {
+            gate[1] += 1;
+            let named = m.get("suspected_target_class").map(|c| *c as usize) == e.target;
+            gate[0] += usize::from(!gate_pass && named);
+        } else {
+            gate[3] += 1;
+            gate[2] += usize::from(!gate_pass);
+        }
+        let pr = |p: &str, r: &str| {
+            format!(
+                "{:.2}/{:.2}",
+                m.get(p).copied().unwrap_or(f64::NAN),
+                m.get(r).copied().unwrap_or(f64::NAN)
+            )
+        };
         println!(
-            "{} {} poisoned={} target={:?} pass={passed} {m:?}",
-            e.id, e.split, e.poisoned, e.target
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            e.id,
+            e.split,
+            e.target.map_or("clean".to_string(), |t| format!("target {t}")),
+            cell("trigger_flip_rate", "trigger-scan"),
+            cell("strip_flagged_fraction", "strip"),
+            cell("reverse_anomaly_index", "reverse"),
+            cell("ac_flagged_classes", "activation-clustering"),
+            pr("ac_precision", "ac_recall"),
+            pr("spectral_precision", "spectral_recall"),
+            if gate_pass {
+                "pass".to_string()
+            } else {
+                format!(
+                    "fail ({})",
+                    m.get("suspected_target_class")
+                        .map_or("-".into(), |c| c.to_string())
+                )
+            },
         );
-        for h in eval.details["trigger_scan"]["best_by_size"].as_array().unwrap() {
-            println!(
-                "   size {} class {} flip {:.3} {}",
-                h["size"],
-                h["class"],
-                h["flip_rate"].as_f64().unwrap(),
-                h["trigger"]
-            );
+    }
+    println!();
+    println!("| detector | split | true-positive rate (right target) | false-positive rate |");
+    println!("|---|---|---|---|");
+    for (split, by) in &rates {
+        for (d, r) in by {
+            println!("| {d} | {split} | {}/{} | {}/{} |", r[0], r[1], r[2], r[3]);
         }
-        for c in eval.details["training_classes"].as_array().unwrap() {
-            println!(
-                "   class {} size {:.3} sil {:.3} conc {:.3}",
-                c["class"],
-                c["ac_relative_size"].as_f64().unwrap(),
-                c["ac_silhouette"].as_f64().unwrap(),
-                c["spectral_concentration"].as_f64().unwrap()
-            );
-        }
-        for c in eval.details["reverse"]["classes"].as_array().unwrap() {
-            print!(" {}:{}", c["class"], c["mask_norm"]);
-        }
-        println!();
     }
 }
 

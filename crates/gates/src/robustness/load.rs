@@ -1,4 +1,4 @@
-//! Loading what the classic-ML gates (robustness, backdoor) evaluate: the
+//! Loading what the attack gates (robustness, backdoor) evaluate: the
 //! model as a [`Classifier`] and a labelled dataset mapped onto the model's
 //! classes, with the digests of every file read.
 
