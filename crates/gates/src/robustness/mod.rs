@@ -103,6 +103,10 @@ struct RobustnessParams {
     noise_draws: Option<usize>,
     #[serde(default, deserialize_with = "values::opt_usize")]
     max_iter: Option<usize>,
+    #[serde(default, deserialize_with = "values::opt_usize")]
+    max_eval: Option<usize>,
+    #[serde(default, deserialize_with = "values::opt_usize")]
+    init_eval: Option<usize>,
     #[serde(default, deserialize_with = "values::opt_f64")]
     square_p: Option<f64>,
     #[serde(default)]
@@ -264,6 +268,12 @@ impl RobustnessConfig {
         let mut hsj = HsjParams::default();
         if let Some(m) = p.max_iter {
             hsj.max_iter = m;
+        }
+        if let Some(m) = p.max_eval {
+            hsj.max_eval = m.max(1);
+        }
+        if let Some(m) = p.init_eval {
+            hsj.init_eval = m.max(1);
         }
         let square_p = p.square_p.unwrap_or(0.05);
         if !(square_p > 0.0 && square_p <= 1.0) {

@@ -4,4 +4,5 @@
 mod backdoor;
 mod command;
 mod fixture_model;
+mod robustness;
 mod support;
