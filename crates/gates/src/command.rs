@@ -110,14 +110,15 @@ impl Gate for CommandGate {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .env("PORTCULLIS_SEED", ctx.seed.to_string());
+        // The command runs in its own directory: hand it absolute paths.
         if let Some(path) = &ctx.model.path {
-            cmd.env("PORTCULLIS_MODEL", path);
+            cmd.env("PORTCULLIS_MODEL", absolute(path));
         }
         if let Some(d) = &ctx.model.digest {
             cmd.env("PORTCULLIS_MODEL_DIGEST", d.to_hex());
         }
         if let Some(path) = ctx.reference.and_then(|r| r.path.as_ref()) {
-            cmd.env("PORTCULLIS_REFERENCE", path);
+            cmd.env("PORTCULLIS_REFERENCE", absolute(path));
         }
         cmd.envs(&p.env);
         // A stale report from an earlier run must never be read as this run's.
@@ -172,9 +173,11 @@ impl Gate for CommandGate {
         eval.metrics
             .insert("exit_code".into(), code.map_or(-1.0, f64::from));
         if code != Some(0) {
-            let why = match code {
-                Some(c) => format!("'{}' exited with status {c}", p.argv.join(" ")),
-                None => format!("'{}' was killed by a signal", p.argv.join(" ")),
+            let last = stderr.lines().rev().find(|l| !l.trim().is_empty()).map(str::trim);
+            let why = match (code, last) {
+                (Some(c), Some(l)) => format!("'{}' exited with status {c}: {l}", p.argv.join(" ")),
+                (Some(c), None) => format!("'{}' exited with status {c}", p.argv.join(" ")),
+                (None, _) => format!("'{}' was killed by a signal", p.argv.join(" ")),
             };
             eval.findings.push(
                 Finding::new("command-failed", Severity::High, why.clone())
@@ -182,7 +185,9 @@ impl Gate for CommandGate {
             );
             eval.failures.push(why);
         }
-        if let Some(rp) = &report_path {
+        // A command that failed has already failed the gate; its report, if
+        // any, is not read (a failing tool often writes none).
+        if let Some(rp) = report_path.as_ref().filter(|_| code == Some(0)) {
             let (metrics, digest) = read_report(rp, &p.metrics)?;
             eval.metrics.extend(metrics);
             eval.inputs.push(InputRecord {
@@ -202,6 +207,10 @@ impl Gate for CommandGate {
         });
         Ok(eval)
     }
+}
+
+fn absolute(path: &std::path::Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
 fn read_tail(mut r: impl Read) -> String {

@@ -1,0 +1,79 @@
+//! `portcullis`: the gate between a trained model and production.
+//!
+//! This binary is the only place that wires the crates together, reads the
+//! environment, prints, and picks exit codes:
+//!
+//! | code | meaning |
+//! |---|---|
+//! | 0 | allowed / passed |
+//! | 1 | denied / a gate failed (in a policy run, a gate that errored is a failure) |
+//! | 2 | the command could not do its job (usage, unreadable policy, model or data), or `eval` of a gate whose verdict is `error` |
+
+mod cmd;
+mod common;
+mod progress;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Evaluation gates, signed evidence and deploy-time verification for ML models.
+#[derive(Debug, Parser)]
+#[command(name = "portcullis", version, about, long_about = None, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a stage's gates, sign each result, and decide.
+    Run(cmd::run::Args),
+    /// Sign an approval of a model for a stage.
+    Approve(cmd::approve::ApproveArgs),
+    /// Sign an expiring waiver of one gate for a stage (only if the policy allows it).
+    Waive(cmd::approve::WaiveArgs),
+    /// Show the evidence for a model and what each stage still needs.
+    Show(cmd::show::Args),
+    /// Decide a stage from evidence already recorded, running nothing.
+    Decide(cmd::decide::Args),
+    /// Deploy-side check: recompute the digest, check signatures and policy, exit 0 only if allowed.
+    Verify(cmd::decide::VerifyArgs),
+    /// Run one gate ad hoc: no policy, no signing.
+    Eval(cmd::eval::Args),
+    /// Print a model's OpenSSF model-signing digest.
+    Digest(cmd::digest::Args),
+    /// Generate an ed25519 key pair (NAME.key, mode 0600, and NAME.pub).
+    Keygen(cmd::keygen::Args),
+    /// Write a commented starter policy.
+    Init(cmd::init::Args),
+    /// Print the policy's JSON Schema (for editors).
+    Schema,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run(a) => cmd::run::run(a),
+        Command::Approve(a) => cmd::approve::approve(a),
+        Command::Waive(a) => cmd::approve::waive(a),
+        Command::Show(a) => cmd::show::run(a),
+        Command::Decide(a) => cmd::decide::decide(a),
+        Command::Verify(a) => cmd::decide::verify(a),
+        Command::Eval(a) => cmd::eval::run(a),
+        Command::Digest(a) => cmd::digest::run(a),
+        Command::Keygen(a) => cmd::keygen::run(a),
+        Command::Init(a) => cmd::init::run(a),
+        Command::Schema => cmd::init::schema(),
+    };
+    match result {
+        Ok(code) => code.into(),
+        Err(e) => {
+            eprintln!("error: {e}");
+            for cause in e.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            common::Exit::Error.into()
+        }
+    }
+}

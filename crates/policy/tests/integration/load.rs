@@ -1,0 +1,107 @@
+//! Loading: strictness and positions.
+
+use crate::support::{fixture, Fixture, POLICY};
+
+fn problems(f: &Fixture, yaml: &str) -> Vec<String> {
+    match portcullis_policy::load(&f.write(yaml)) {
+        Ok(_) => panic!("policy unexpectedly loaded"),
+        Err(e) => e.problems().iter().map(|p| p.to_string()).collect(),
+    }
+}
+
+#[test]
+fn extends_merges_gates_parents_first_and_inherits_rules() {
+    let (_f, p) = fixture();
+    let prod = p.stage("prod").unwrap();
+    assert_eq!(prod.gates, vec!["smoke", "eval"]);
+    assert_eq!(
+        prod.max_evidence_age,
+        Some(std::time::Duration::from_secs(14 * 86400))
+    );
+    assert!(prod.waivable.contains_key("smoke"));
+    assert_eq!(prod.approvals.as_ref().unwrap().required, 2);
+    assert!(p.stage("staging").unwrap().approvals.is_none());
+    // Two keys, one identity.
+    let alice = p.approvers.iter().find(|a| a.name == "alice").unwrap();
+    assert_eq!(alice.keys.len(), 2);
+}
+
+#[test]
+fn unknown_key_is_an_error_with_its_line_and_column() {
+    let f = Fixture::new(&["ci"]);
+    let yaml = "version: 1\nstages:\n  prod:\n    gates: []\n    aproval: {required: 1}\n";
+    let got = problems(&f, yaml);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(got[0].starts_with("5:5:"), "{got:?}");
+    assert!(got[0].contains("aproval"), "{got:?}");
+}
+
+#[test]
+fn a_bad_threshold_points_at_its_value() {
+    let f = Fixture::new(&["ci"]);
+    let yaml = "version: 1\nstages:\n  prod: {gates: [g]}\ngates:\n  g:\n    kind: command\n    argv: [\"true\"]\n    require: {accuracy: \"0.85\"}\n";
+    let got = problems(&f, yaml);
+    assert!(got[0].starts_with("8:"), "{got:?}");
+    assert!(got[0].contains("expected an operator"), "{got:?}");
+}
+
+#[test]
+fn every_semantic_problem_is_reported_at_once_with_positions() {
+    let f = Fixture::new(&["ci", "alice"]);
+    let yaml = r#"version: 2
+trust:
+  runners: [{ name: ci, key: ci.pub }]
+  approvers: [{ name: alice, key: missing.pub, roles: [risk] }]
+stages:
+  staging:
+    gates: [smoke, nope]
+  prod:
+    extends: stagin
+  loop-a: { extends: loop-b }
+  loop-b: { extends: loop-a }
+  qa:
+    approvals: { required: 3, roles: [auditor] }
+    max_evidence_age: fortnight
+gates:
+  smoke: { kind: command, argv: ["true"] }
+"#;
+    let got = problems(&f, yaml);
+    let all = got.join("\n");
+    for (line, needle) in [
+        ("1:", "unsupported policy version 2"),
+        ("4:", "missing.pub"),
+        ("7:", "gate 'nope', which is not defined"),
+        ("9:", "extends unknown stage 'stagin'"),
+        ("", "forms a cycle"),
+        ("13:", "role 'auditor' is held by no approver"),
+        ("13:", "3 approvals required but only 0 approvers are eligible"),
+        ("14:", "'fortnight' is not a duration"),
+    ] {
+        assert!(
+            got.iter().any(|g| g.starts_with(line) && g.contains(needle)),
+            "missing {line}{needle} in:\n{all}"
+        );
+    }
+}
+
+#[test]
+fn invalid_yaml_and_missing_files_are_clear_errors() {
+    let f = Fixture::new(&[]);
+    let got = problems(&f, "version: 1\nstages: [\n");
+    assert_eq!(got.len(), 1);
+    let err = portcullis_policy::load(&f.dir.path().join("nope.yaml"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("nope.yaml") && err.contains("portcullis init"),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_policy_digest_is_the_file_sha256() {
+    let f = Fixture::new(&["ci", "alice", "alice2", "bob", "carol"]);
+    let p = f.load(POLICY);
+    let bytes = std::fs::read(f.dir.path().join("portcullis.yaml")).unwrap();
+    assert_eq!(p.digest, portcullis_evidence::sha256_bytes(&bytes));
+}

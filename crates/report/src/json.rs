@@ -1,0 +1,166 @@
+//! Stable JSON output. Users script against it, so it is written from the
+//! frozen `v1` types below, converted from internal ones: refactors inside
+//! the workspace never change this shape.
+
+use serde::Serialize;
+
+use crate::view::{GateView, Report};
+
+/// Frozen output types, version 1.
+pub mod v1 {
+    use std::collections::BTreeMap;
+
+    use portcullis_evidence::Finding;
+    use serde::Serialize;
+
+    /// The top-level object of a deciding command.
+    #[derive(Debug, Serialize)]
+    pub struct Output {
+        /// Always 1.
+        pub version: u32,
+        /// The model digest.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub digest: Option<String>,
+        /// The decision, when the command decides.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub decision: Option<Decision>,
+        /// Gate results.
+        pub gates: Vec<Gate>,
+    }
+
+    /// The decision.
+    #[derive(Debug, Serialize)]
+    pub struct Decision {
+        /// Stage.
+        pub stage: String,
+        /// Allowed?
+        pub allowed: bool,
+        /// Why not.
+        pub reasons: Vec<Reason>,
+        /// Approvers counted.
+        pub approvers: Vec<String>,
+        /// Approvals required.
+        pub approvals_required: u32,
+        /// Non-blocking notes (waivers, rejected evidence).
+        pub notes: Vec<String>,
+    }
+
+    /// One reason.
+    #[derive(Debug, Serialize)]
+    pub struct Reason {
+        /// Stable code.
+        pub code: String,
+        /// Gate concerned.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub gate: Option<String>,
+        /// Message.
+        pub message: String,
+    }
+
+    /// One gate.
+    #[derive(Debug, Serialize)]
+    pub struct Gate {
+        /// Name.
+        pub name: String,
+        /// Kind.
+        pub kind: String,
+        /// `pass`, `fail`, `error` or `missing`.
+        pub verdict: String,
+        /// Metrics (NaN becomes null).
+        pub metrics: BTreeMap<String, Option<f64>>,
+        /// Threshold checks.
+        pub checks: Vec<Check>,
+        /// Findings.
+        pub findings: Vec<Finding>,
+        /// Why it failed.
+        pub reasons: Vec<String>,
+        /// Details.
+        pub details: serde_json::Value,
+        /// The error.
+        pub error: Option<String>,
+        /// Signer, when read from evidence.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub signer: Option<String>,
+    }
+
+    /// One threshold check.
+    #[derive(Debug, Serialize)]
+    pub struct Check {
+        /// Metric.
+        pub metric: String,
+        /// Threshold text, e.g. ">= 0.85".
+        pub threshold: String,
+        /// Measured value.
+        pub measured: Option<f64>,
+        /// Held?
+        pub passed: bool,
+    }
+}
+
+fn finite(v: f64) -> Option<f64> {
+    v.is_finite().then_some(v)
+}
+
+/// Converts one gate view to the frozen shape.
+pub fn gate_v1(g: &GateView) -> v1::Gate {
+    v1::Gate {
+        name: g.name.clone(),
+        kind: g.kind.clone(),
+        verdict: g
+            .verdict
+            .map_or("missing".to_string(), |v| v.as_str().to_string()),
+        metrics: g.metrics.iter().map(|(k, v)| (k.clone(), finite(*v))).collect(),
+        checks: g
+            .checks
+            .iter()
+            .map(|c| v1::Check {
+                metric: c.metric.clone(),
+                threshold: c.threshold.to_string(),
+                measured: c.measured.and_then(finite),
+                passed: c.passed,
+            })
+            .collect(),
+        findings: g.findings.clone(),
+        reasons: g.reasons.clone(),
+        details: g.details.clone(),
+        error: g.error.clone(),
+        signer: g.signer.clone(),
+    }
+}
+
+/// Converts a report to the frozen shape.
+pub fn output_v1(report: &Report) -> v1::Output {
+    v1::Output {
+        version: 1,
+        digest: report.digest.clone(),
+        decision: report.decision.as_ref().map(|d| v1::Decision {
+            stage: d.stage.clone(),
+            allowed: d.allowed,
+            reasons: d
+                .reasons
+                .iter()
+                .map(|r| v1::Reason {
+                    code: r.code.to_string(),
+                    gate: r.gate.clone(),
+                    message: r.message.clone(),
+                })
+                .collect(),
+            approvers: d.approvers.clone(),
+            approvals_required: d.approvals_required,
+            notes: d.notes.clone(),
+        }),
+        gates: report.gates.iter().map(gate_v1).collect(),
+    }
+}
+
+/// Pretty JSON of any serialisable value, with a trailing newline.
+pub fn to_pretty<T: Serialize>(value: &T) -> String {
+    let mut s = serde_json::to_string_pretty(value).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
+    s.push('\n');
+    s
+}
+
+/// The report as JSON.
+pub fn render(report: &Report) -> String {
+    to_pretty(&output_v1(report))
+}

@@ -1,0 +1,53 @@
+//! Renderers: terminal, JSON, JUnit XML, SARIF 2.1.0 and Markdown.
+//!
+//! Every command that reports builds one [`Report`] (a decision and gate
+//! results, or findings) and picks a renderer; no command formats output by
+//! hand, so the formats never drift apart.
+#![deny(missing_docs)]
+
+pub mod human;
+pub mod json;
+pub mod junit;
+pub mod markdown;
+pub mod sarif;
+pub mod view;
+
+pub use view::{GateView, Report};
+
+/// Formats a metric value compactly (up to 6 decimals, no trailing zeros).
+pub fn fmt_metric(v: f64) -> String {
+    if v.is_nan() {
+        return "NaN".to_string();
+    }
+    if v == v.trunc() && v.abs() < 1e15 {
+        return format!("{v:.0}");
+    }
+    let s = format!("{v:.6}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+/// Output formats of deciding commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Terminal text.
+    Human,
+    /// Stable JSON (v1).
+    Json,
+    /// JUnit XML.
+    Junit,
+    /// SARIF 2.1.0.
+    Sarif,
+    /// Markdown.
+    Markdown,
+}
+
+/// Renders `report` in `format`.
+pub fn render(report: &Report, format: Format, color: bool, policy_file: Option<&str>) -> String {
+    match format {
+        Format::Human => human::render(report, color),
+        Format::Json => json::render(report),
+        Format::Junit => junit::render(report),
+        Format::Sarif => sarif::render(report, policy_file),
+        Format::Markdown => markdown::render(report),
+    }
+}
