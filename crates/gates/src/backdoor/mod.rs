@@ -843,6 +843,9 @@ pub fn assess(
         };
         let clean_flagged = clean_h.iter().filter(|h| **h < threshold).count();
         eval.metrics.insert("strip_flagged_fraction".into(), fraction);
+        eval.metrics.insert("strip_flagged".into(), flagged as f64);
+        eval.metrics
+            .insert("strip_suspect_inputs".into(), suspect_h.len() as f64);
         eval.metrics
             .insert("strip_threshold".into(), f64::from(threshold));
         if fraction >= config.strip_threshold {

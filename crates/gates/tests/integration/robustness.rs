@@ -49,3 +49,20 @@ fn l2_hopskipjump_on_a_digits_mlp_reports_distances_in_the_l2_norm() {
     // point of the domain (diameter 128).
     assert!(m["median_perturbation[hopskipjump]"] < 20.0, "{m:?}");
 }
+
+#[test]
+fn bad_specs_give_an_error_verdict_never_a_pass() {
+    use portcullis_evidence::Verdict;
+    let dir = tempfile::tempdir().unwrap();
+    for spec in [
+        serde_json::json!({"kind": "robustness", "norm": "l2"}),
+        serde_json::json!({"kind": "robustness", "epsilon": 0.1, "max_queries": 0}),
+        serde_json::json!({"kind": "robustness", "epsilon": 0.1, "atack": "noise"}),
+        serde_json::json!({"kind": "backdoor", "detectors": "spectral"}),
+        serde_json::json!({"kind": "backdoor", "scan_rows": 0}),
+    ] {
+        let out = crate::support::run_in(dir.path(), &crate::support::spec(spec.clone()));
+        assert_eq!(out.verdict, Verdict::Error, "{spec}: {:?}", out.reasons);
+        assert!(out.error.is_some());
+    }
+}
