@@ -1020,7 +1020,22 @@ fn strip_entropies(
     Ok(out)
 }
 
+/// Activations of `node`; the default name `penultimate` also tries the
+/// tensor scikit-learn's ONNX export gives the last hidden layer of an MLP
+/// (`next_activations`), so exported MLPs work without naming a node.
 fn activations(model: &dyn Classifier, node: &str, x: &Matrix) -> Result<Matrix, RuntimeError> {
+    match activations_of(model, node, x) {
+        Err(RuntimeError::Unsupported(first)) if node == "penultimate" => {
+            activations_of(model, "next_activations", x).map_err(|e| match e {
+                RuntimeError::Unsupported(_) => RuntimeError::Unsupported(first),
+                other => other,
+            })
+        }
+        other => other,
+    }
+}
+
+fn activations_of(model: &dyn Classifier, node: &str, x: &Matrix) -> Result<Matrix, RuntimeError> {
     let mut data = Vec::new();
     let mut cols = 0;
     let mut done = 0;
