@@ -10,3 +10,10 @@
 pub mod classifier;
 
 pub use classifier::{ClassLabel, Classifier, InputSignature, Matrix, RuntimeError};
+pub mod onnx;
+
+pub use onnx::{OnnxClassifier, OnnxOptions};
+pub mod dataset;
+mod parquet_table;
+
+pub use dataset::{encode_labels, DataError, Prepared, Roles, Table};

@@ -367,15 +367,15 @@ impl Gate for BackdoorGate {
     fn evaluate(&self, ctx: &GateContext<'_>) -> Result<Evaluation, GateError> {
         let c = &self.config;
         let loaded = crate::robustness::load::load(ctx, &c.data, c.label.as_deref(), &[])?;
-        let mut inputs = loaded.inputs;
+        let mut inputs = loaded.inputs.clone();
         let aside: Vec<&str> = c.poison_column.as_deref().into_iter().collect();
         let train = match &c.train_data {
             Some(p) => {
                 let (d, rec) = crate::robustness::load::load_file(
                     ctx,
                     loaded.model.as_ref(),
+                    &loaded.roles,
                     p,
-                    c.label.as_deref(),
                     &aside,
                     "train_data",
                 )?;
@@ -389,8 +389,8 @@ impl Gate for BackdoorGate {
                 let (d, rec) = crate::robustness::load::load_file(
                     ctx,
                     loaded.model.as_ref(),
+                    &loaded.roles,
                     p,
-                    c.label.as_deref(),
                     &[],
                     "suspect_data",
                 )?;

@@ -4,5 +4,6 @@
 mod backdoor;
 mod command;
 mod fixture_model;
+mod onnx;
 mod robustness;
 mod support;
