@@ -43,11 +43,9 @@ pub fn load(
     label: Option<&str>,
     keep_aside: &[&str],
 ) -> Result<Loaded, GateError> {
-    let path = ctx
-        .model
-        .path
-        .as_deref()
-        .ok_or_else(|| GateError::Input("the model has no path; pass --model or set model.path in the policy".into()))?;
+    let path = ctx.model.path.as_deref().ok_or_else(|| {
+        GateError::Input("the model has no path; pass --model or set model.path in the policy".into())
+    })?;
     match ctx.model.kind.as_deref() {
         None | Some("onnx") | Some("onnx-classifier") => {}
         Some(other) => {
@@ -59,13 +57,18 @@ pub fn load(
     let path = ctx.resolve(path);
     let (bytes, model_record) = read_bounded(&path, portcullis_runtime::onnx::MAX_MODEL_BYTES, "model")?;
     let dir = path.parent().unwrap_or(Path::new("."));
-    let model = OnnxClassifier::from_bytes_in_dir(&bytes, &path.display().to_string(), dir, &Default::default())
-        .map_err(|e| GateError::Input(format!("model: {e}")))?;
+    let model =
+        OnnxClassifier::from_bytes_in_dir(&bytes, &path.display().to_string(), dir, &Default::default())
+            .map_err(|e| GateError::Input(format!("model: {e}")))?;
     let source = ctx.data.get(key).ok_or_else(|| {
         let known: Vec<&str> = ctx.data.keys().map(String::as_str).collect();
         GateError::Input(format!(
             "no dataset named '{key}' is declared (declared: {}); add it under `data:` or pass --data",
-            if known.is_empty() { "none".to_string() } else { known.join(", ") }
+            if known.is_empty() {
+                "none".to_string()
+            } else {
+                known.join(", ")
+            }
         ))
     })?;
     let roles = Roles {
@@ -159,12 +162,17 @@ fn labelled(
     roles.label = Some(label);
     let mut extra = Vec::new();
     if !keep_aside.is_empty() {
-        let mut features = table.feature_columns(&roles).map_err(|e| GateError::Input(e.to_string()))?;
+        let mut features = table
+            .feature_columns(&roles)
+            .map_err(|e| GateError::Input(e.to_string()))?;
         features.retain(|f| !keep_aside.contains(&f.as_str()));
         roles.features = Some(features);
         for name in keep_aside {
             let col = table.column(name).ok_or_else(|| {
-                GateError::Input(format!("{} has no column '{name}' (named in the gate spec)", table.source))
+                GateError::Input(format!(
+                    "{} has no column '{name}' (named in the gate spec)",
+                    table.source
+                ))
             })?;
             let values: Vec<f32> = match &col.values {
                 ColumnValues::Numeric(v) => v.iter().map(|x| *x as f32).collect(),
@@ -182,7 +190,8 @@ fn labelled(
         .prepare(&roles, model.signature())
         .map_err(|e| GateError::Input(e.to_string()))?;
     let labels = prepared.labels.as_deref().unwrap_or_default();
-    let y = encode_labels(labels, model.classes()).map_err(|e| GateError::Input(format!("{}: {e}", table.source)))?;
+    let y = encode_labels(labels, model.classes())
+        .map_err(|e| GateError::Input(format!("{}: {e}", table.source)))?;
     Ok(LabelledData {
         x: prepared.x,
         y,

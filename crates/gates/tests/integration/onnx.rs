@@ -52,12 +52,27 @@ fn backdoor_gate_blocks_the_poisoned_example_naming_class_7_and_the_corner_patch
     let bad = run("poisoned.onnx", spec.clone());
     assert_eq!(bad.verdict, Verdict::Fail, "{:?} {:?}", bad.reasons, bad.error);
     assert_eq!(bad.metrics["suspected_target_class"], 7.0, "{:?}", bad.metrics);
-    let f = bad.findings.iter().find(|f| f.rule == "backdoor-suspected-target").unwrap();
-    assert!(f.message.contains("class 7") && f.message.contains("row 5"), "{}", f.message);
+    let f = bad
+        .findings
+        .iter()
+        .find(|f| f.rule == "backdoor-suspected-target")
+        .unwrap();
+    assert!(
+        f.message.contains("class 7") && f.message.contains("row 5"),
+        "{}",
+        f.message
+    );
     assert_eq!(bad.inputs.len(), 2, "model and data are recorded with digests");
     assert!(bad.inputs.iter().all(|i| i.sha256.is_some()));
     let good = run("clean.onnx", spec);
-    assert_eq!(good.verdict, Verdict::Pass, "{:?} {:?} {:?}", good.reasons, good.error, good.metrics);
+    assert_eq!(
+        good.verdict,
+        Verdict::Pass,
+        "{:?} {:?} {:?}",
+        good.reasons,
+        good.error,
+        good.metrics
+    );
 }
 
 #[test]
@@ -81,7 +96,12 @@ fn fixture_onnx_files_agree_with_the_weights_the_tests_read() {
         let mlp = Mlp::load(&fixtures().join(id));
         let a = onnx.predict_proba(&data.x).unwrap();
         let b = mlp.predict_proba(&data.x).unwrap();
-        let worst = a.data.iter().zip(&b.data).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max);
+        let worst = a
+            .data
+            .iter()
+            .zip(&b.data)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f32::max);
         assert!(worst < 1e-4, "{id}: {worst}");
     }
 }
