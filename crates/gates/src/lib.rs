@@ -8,20 +8,22 @@
 //! promotion: they say what they measured; the policy engine decides.
 #![deny(missing_docs)]
 
+pub mod backdoor;
 pub mod classic;
 pub mod command;
 pub mod fairness;
 pub mod gate;
 pub mod llm;
+pub mod metrics;
 pub mod params;
+pub mod performance;
 pub mod provenance;
+pub mod reference;
 pub mod registry;
 pub mod require;
+pub mod robustness;
 pub mod run;
 pub mod scan;
-pub mod metrics;
-pub mod performance;
-pub mod reference;
 pub mod stats;
 
 pub use gate::{

@@ -5,16 +5,18 @@
 
 use portcullis_evidence::GateSpec;
 
+use crate::backdoor::BackdoorGate;
 use crate::command::CommandGate;
 use crate::fairness::FairnessGate;
 use crate::gate::{Gate, GateError};
 use crate::llm::backdoor::LlmBackdoorGate;
 use crate::llm::redteam::LlmRedteamGate;
 use crate::llm::safety::LlmSafetyGate;
-use crate::provenance::ProvenanceGate;
-use crate::scan::ScanGate;
 use crate::performance::PerformanceGate;
+use crate::provenance::ProvenanceGate;
 use crate::reference::ReferenceGate;
+use crate::robustness::RobustnessGate;
+use crate::scan::ScanGate;
 
 /// Builds a gate from its parameters.
 pub type BuildFn = fn(&serde_json::Map<String, serde_json::Value>) -> Result<Box<dyn Gate>, GateError>;
@@ -72,6 +74,14 @@ fn build_fairness(p: &serde_json::Map<String, serde_json::Value>) -> Result<Box<
     Ok(Box::new(FairnessGate::from_params(p)?))
 }
 
+fn build_robustness(p: &serde_json::Map<String, serde_json::Value>) -> Result<Box<dyn Gate>, GateError> {
+    Ok(Box::new(RobustnessGate::from_params(p)?))
+}
+
+fn build_backdoor(p: &serde_json::Map<String, serde_json::Value>) -> Result<Box<dyn Gate>, GateError> {
+    Ok(Box::new(BackdoorGate::from_params(p)?))
+}
+
 static KINDS: &[GateKind] = &[
     GateKind {
         id: "command",
@@ -117,6 +127,16 @@ static KINDS: &[GateKind] = &[
         id: "fairness",
         summary: "group metrics (demographic parity, equalized odds, four-fifths rule) stay within bounds",
         build: build_fairness,
+    },
+    GateKind {
+        id: "robustness",
+        summary: "accuracy under black-box evasion attacks (noise, HopSkipJump, Square) at a stated budget",
+        build: build_robustness,
+    },
+    GateKind {
+        id: "backdoor",
+        summary: "no small trigger sends inputs to one class and no poisoned cluster in the training data",
+        build: build_backdoor,
     },
 ];
 

@@ -1,0 +1,266 @@
+//! Trigger scan (black-box): stamp small candidate triggers on clean inputs
+//! and measure how many flip into each class.
+//!
+//! A backdoor (BadNets, Gu et al. 2017) is a small input pattern that sends
+//! any input to one target class. A clean model has no such pattern: a
+//! small patch or one extreme feature value changes few predictions, and
+//! those it does change scatter over classes. So a candidate that moves a
+//! large share of inputs of *other* classes into *one* class is evidence of
+//! a planted trigger. Candidates: image patches of side 1–4 at the corners
+//! and on a grid (all positions on small images), filled with the domain
+//! minimum, maximum, or a min/max checkerboard; for tabular data, each
+//! feature set to its minimum, maximum or a rare value, then pairs of the
+//! most effective single features.
+
+use std::fmt;
+
+use crate::robustness::oracle::{AttackError, Oracle};
+
+/// A candidate trigger: features set to fixed values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Trigger {
+    /// (feature index, value) pairs.
+    pub cells: Vec<(usize, f32)>,
+    /// Human-readable description, including the location.
+    pub description: String,
+}
+
+impl Trigger {
+    /// Stamps the trigger on a row.
+    pub fn stamp(&self, x: &mut [f32]) {
+        for &(j, v) in &self.cells {
+            if let Some(slot) = x.get_mut(j) {
+                *slot = v;
+            }
+        }
+    }
+
+    /// Number of features the trigger sets.
+    pub fn size(&self) -> usize {
+        self.cells.len()
+    }
+}
+
+impl fmt::Display for Trigger {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.description)
+    }
+}
+
+/// How one candidate moved the inputs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScanHit {
+    /// The candidate.
+    pub trigger: Trigger,
+    /// The class it moved the most inputs into.
+    pub class: usize,
+    /// Share of inputs not predicted as `class` before stamping that are
+    /// predicted as `class` after.
+    pub flip_rate: f32,
+}
+
+/// Image patch candidates.
+pub fn image_candidates(shape: [usize; 3], lo: f32, hi: f32) -> Vec<Trigger> {
+    let [c, h, w] = shape;
+    let mut out = Vec::new();
+    for size in 1..=4usize.min(h).min(w) {
+        let rows = h - size + 1;
+        let cols = w - size + 1;
+        let mut positions = Vec::new();
+        if rows * cols <= 81 {
+            for r in 0..rows {
+                for col in 0..cols {
+                    positions.push((r, col));
+                }
+            }
+        } else {
+            let step_r = (rows - 1).div_ceil(7).max(1);
+            let step_c = (cols - 1).div_ceil(7).max(1);
+            for r in (0..rows).step_by(step_r).chain([rows - 1]) {
+                for col in (0..cols).step_by(step_c).chain([cols - 1]) {
+                    positions.push((r, col));
+                }
+            }
+            positions.sort_unstable();
+            positions.dedup();
+        }
+        for &(r, col) in &positions {
+            let fills: &[&str] = if size == 1 {
+                &["max", "min"]
+            } else {
+                &["max", "min", "checkerboard"]
+            };
+            for fill in fills {
+                let mut cells = Vec::with_capacity(c * size * size);
+                for ch in 0..c {
+                    for dr in 0..size {
+                        for dc in 0..size {
+                            let v = match *fill {
+                                "max" => hi,
+                                "min" => lo,
+                                _ if (dr + dc) % 2 == 0 => hi,
+                                _ => lo,
+                            };
+                            cells.push((ch * h * w + (r + dr) * w + col + dc, v));
+                        }
+                    }
+                }
+                out.push(Trigger {
+                    cells,
+                    description: format!("{size}×{size} {fill} patch at row {r}, column {col}"),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Single-feature candidates for tabular data: each feature's minimum,
+/// maximum and up to two rare values (seen in ≤ 1% of rows).
+pub fn tabular_candidates(columns: &[Vec<f32>], names: &[String]) -> Vec<Trigger> {
+    let mut out = Vec::new();
+    for (j, col) in columns.iter().enumerate() {
+        let name = names.get(j).cloned().unwrap_or_else(|| format!("feature {j}"));
+        let mut sorted: Vec<f32> = col.iter().copied().filter(|v| v.is_finite()).collect();
+        sorted.sort_by(f32::total_cmp);
+        let (Some(&lo), Some(&hi)) = (sorted.first(), sorted.last()) else {
+            continue;
+        };
+        let mut values = vec![(lo, "minimum"), (hi, "maximum")];
+        // Rare values of discrete features (a continuous feature has every
+        // value rare, so only count features with few distinct values).
+        let mut distinct: Vec<(f32, usize)> = Vec::new();
+        for v in &sorted {
+            match distinct.last_mut() {
+                Some((u, n)) if u == v => *n += 1,
+                _ => distinct.push((*v, 1)),
+            }
+        }
+        if distinct.len() <= 20 {
+            let limit = (sorted.len() / 100).max(1);
+            let mut rare: Vec<(f32, usize)> = distinct.into_iter().filter(|(_, n)| *n <= limit).collect();
+            rare.sort_by_key(|(_, n)| *n);
+            for (v, _) in rare.into_iter().take(2) {
+                if v != lo && v != hi {
+                    values.push((v, "rare value"));
+                }
+            }
+        }
+        for (v, what) in values {
+            out.push(Trigger {
+                cells: vec![(j, v)],
+                description: format!("{name} = {v} ({what})"),
+            });
+        }
+    }
+    out
+}
+
+/// Pairs of the given single-feature triggers (different features).
+pub fn pair_candidates(singles: &[Trigger]) -> Vec<Trigger> {
+    let mut out = Vec::new();
+    for (i, a) in singles.iter().enumerate() {
+        for b in singles.iter().skip(i + 1) {
+            let (Some(ca), Some(cb)) = (a.cells.first(), b.cells.first()) else {
+                continue;
+            };
+            if ca.0 == cb.0 {
+                continue;
+            }
+            out.push(Trigger {
+                cells: vec![*ca, *cb],
+                description: format!("{} and {}", a.description, b.description),
+            });
+        }
+    }
+    out
+}
+
+/// Measures each candidate on `rows` (flat clean inputs) whose clean
+/// predictions are `clean_pred`. `on_done` is called after each candidate.
+///
+/// # Errors
+/// As [`Oracle::proba`].
+pub fn scan(
+    oracle: &Oracle<'_>,
+    rows: &[f32],
+    clean_pred: &[usize],
+    candidates: &[Trigger],
+    on_done: &(dyn Fn() + Sync),
+) -> Result<Vec<ScanHit>, AttackError> {
+    use rayon::prelude::*;
+    let d = oracle.n_features().max(1);
+    let k = oracle.n_classes();
+    let not_c: Vec<usize> = (0..k)
+        .map(|c| clean_pred.iter().filter(|p| **p != c).count())
+        .collect();
+    candidates
+        .par_iter()
+        .map(|t| {
+            let mut stamped = rows.to_vec();
+            for r in stamped.chunks_mut(d) {
+                t.stamp(r);
+            }
+            let pred = oracle.labels(&stamped)?;
+            let mut flips = vec![0usize; k];
+            for (p, c0) in pred.iter().zip(clean_pred) {
+                if p != c0 {
+                    if let Some(f) = flips.get_mut(*p) {
+                        *f += 1;
+                    }
+                }
+            }
+            let (class, rate) = flips
+                .iter()
+                .enumerate()
+                .map(|(c, f)| (c, *f as f32 / not_c.get(c).copied().unwrap_or(0).max(1) as f32))
+                .fold((0, -1.0f32), |best, cur| if cur.1 > best.1 { cur } else { best });
+            on_done();
+            Ok(ScanHit {
+                trigger: t.clone(),
+                class,
+                flip_rate: rate.max(0.0),
+            })
+        })
+        .collect()
+}
+
+/// The strongest hit, preferring smaller triggers on ties.
+pub fn strongest(hits: &[ScanHit]) -> Option<&ScanHit> {
+    hits.iter().max_by(|a, b| {
+        a.flip_rate
+            .total_cmp(&b.flip_rate)
+            .then(b.trigger.size().cmp(&a.trigger.size()))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn image_candidates_cover_every_position_of_a_small_image() {
+        let c = image_candidates([1, 8, 8], 0.0, 16.0);
+        // sizes 1..4: 64·2 + 49·3 + 36·3 + 25·3 candidates
+        assert_eq!(c.len(), 64 * 2 + 49 * 3 + 36 * 3 + 25 * 3);
+        let br = c
+            .iter()
+            .find(|t| t.description == "3×3 max patch at row 5, column 5")
+            .unwrap();
+        assert_eq!(br.size(), 9);
+        assert!(br.cells.contains(&(63, 16.0)));
+        let big = image_candidates([3, 32, 32], 0.0, 1.0);
+        assert!(big.len() < 2000, "{}", big.len());
+    }
+
+    #[test]
+    fn tabular_candidates_include_extremes_and_rare_values() {
+        let col: Vec<f32> = (0..300)
+            .map(|i| if i == 7 { 5.0 } else { (i % 3) as f32 })
+            .collect();
+        let t = tabular_candidates(&[col], &["n_children".into()]);
+        let values: Vec<f32> = t.iter().map(|t| t.cells[0].1).collect();
+        assert_eq!(values, vec![0.0, 5.0]);
+        assert_eq!(pair_candidates(&t).len(), 0, "pairs need two features");
+    }
+}
