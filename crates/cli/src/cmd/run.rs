@@ -100,13 +100,16 @@ pub fn run(args: Args) -> Result<Exit> {
         ),
         None => None,
     };
+    // Policy paths are already resolved against the policy's directory;
+    // make them absolute so gates resolving spec paths don't join them twice.
+    let abs = |p: &std::path::Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
     let model = ModelRef {
-        path: Some(model_path.clone()),
+        path: Some(abs(&model_path)),
         digest: Some(digest),
         kind: policy.model.as_ref().and_then(|m| m.kind.clone()),
     };
     let reference = policy.reference.as_ref().map(|r| ModelRef {
-        path: Some(r.path.clone()),
+        path: Some(abs(&r.path)),
         digest: None,
         kind: r.kind.clone(),
     });
@@ -117,7 +120,7 @@ pub fn run(args: Args) -> Result<Exit> {
             (
                 k.clone(),
                 DataSource {
-                    path: d.path.clone(),
+                    path: abs(&d.path),
                     label: d.label.clone(),
                     sensitive: d.sensitive.clone(),
                     slices: d.slices.clone(),

@@ -337,3 +337,34 @@ fn writers_killed_mid_append_never_break_later_reads() {
         serde_json::from_str::<serde_json::Value>(l).unwrap();
     }
 }
+
+#[test]
+fn the_credit_scoring_example_is_blocked_by_the_fairness_gate() {
+    let root = crate::support::repo_root();
+    let ev = tempfile::tempdir().unwrap();
+    let a = assert_cmd::Command::cargo_bin("portcullis")
+        .unwrap()
+        .current_dir(&root)
+        .env("NO_COLOR", "1")
+        .args([
+            "run",
+            "--policy",
+            "examples/credit-scoring/portcullis.yaml",
+            "--stage",
+            "staging",
+            "--key",
+            "examples/quickstart/keys/demo-ci.key",
+            "--author",
+            "dev",
+            "--evidence",
+        ])
+        .arg(ev.path())
+        .assert()
+        .code(1);
+    let out = stdout(&a);
+    assert!(
+        out.contains("gate-failed: gate 'fairness' failed: demographic_parity_difference[sex]"),
+        "{out}"
+    );
+    assert!(out.contains("✓ pass  performance"), "{out}");
+}
