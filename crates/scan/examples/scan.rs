@@ -1,6 +1,6 @@
 //! Scans paths and prints the report as JSON; for benchmarks and manual use.
 //!
-//! `cargo run --release -p portcullis-scan --example scan -- [--strict]
+//! `cargo run --release -p portcullis-scan --example scan -- [--strict] [--digests]
 //! [--allowlist FILE] [--fail-on low|medium|high|critical] PATH...`
 //!
 //! Exit codes: 0 nothing at or above the bar, 1 findings at or above it,
@@ -20,6 +20,7 @@ fn main() -> ExitCode {
     while let Some(a) = args.next() {
         match a.as_str() {
             "--strict" => opts.strict = true,
+            "--digests" => opts.digests = true,
             "--allowlist" => {
                 let Some(p) = args.next() else {
                     eprintln!("error: --allowlist needs a file");
