@@ -79,6 +79,8 @@ impl Gate for ScanGate {
         let options = ScanOptions {
             strict: self.strict,
             allowlist,
+            // Evidence records every input file's digest.
+            digests: true,
             ..ScanOptions::default()
         };
         ctx.progress.message("scanning model files");

@@ -1,16 +1,31 @@
 //! Scans paths and prints the report as JSON; for benchmarks and manual use.
 //!
-//! `cargo run --release -p portcullis-scan --example scan -- [--strict]
+//! `cargo run --release -p portcullis-scan --example scan -- [--strict] [--digests]
 //! [--allowlist FILE] [--fail-on low|medium|high|critical] PATH...`
 //!
 //! Exit codes: 0 nothing at or above the bar, 1 findings at or above it,
 //! 2 usage or input error (including "nothing scanned").
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use portcullis_evidence::Severity;
-use portcullis_scan::{scan_paths, Allowlist, ScanOptions};
+use portcullis_evidence::{Finding, Severity};
+use portcullis_scan::{scan_paths, Allowlist, ScanOptions, ScannedFile};
+use serde::Serialize;
+
+#[derive(Serialize)]
+struct Doc<'a> {
+    files: &'a [ScannedFile],
+    findings: Vec<Out<'a>>,
+}
+
+#[derive(Serialize)]
+struct Out<'a> {
+    #[serde(flatten)]
+    finding: &'a Finding,
+    fingerprint: String,
+}
 
 fn main() -> ExitCode {
     let mut opts = ScanOptions::default();
@@ -20,6 +35,7 @@ fn main() -> ExitCode {
     while let Some(a) = args.next() {
         match a.as_str() {
             "--strict" => opts.strict = true,
+            "--digests" => opts.digests = true,
             "--allowlist" => {
                 let Some(p) = args.next() else {
                     eprintln!("error: --allowlist needs a file");
@@ -50,15 +66,27 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let mut out = serde_json::to_value(&report).unwrap_or_default();
-    if let Some(list) = out.get_mut("findings").and_then(|f| f.as_array_mut()) {
-        for (v, f) in list.iter_mut().zip(&report.findings) {
-            if let Some(o) = v.as_object_mut() {
-                o.insert("fingerprint".into(), report.fingerprint(f).into());
-            }
-        }
+    // Serialised straight to stdout: no intermediate JSON value.
+    let findings: Vec<Out<'_>> = report
+        .findings
+        .iter()
+        .map(|f| Out {
+            finding: f,
+            fingerprint: report.fingerprint(f),
+        })
+        .collect();
+    let doc = Doc {
+        files: &report.files,
+        findings,
+    };
+    let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
+    if serde_json::to_writer_pretty(&mut stdout, &doc).is_err()
+        || writeln!(stdout).is_err()
+        || stdout.flush().is_err()
+    {
+        eprintln!("error: cannot write the report");
+        return ExitCode::from(2);
     }
-    println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
     if report.at_or_above(bar).next().is_some() {
         ExitCode::from(1)
     } else {

@@ -123,6 +123,12 @@ impl Allowlist {
         &self.entries
     }
 
+    /// True when some entry names `global`, so the file's digest is worth
+    /// computing to check it.
+    pub fn mentions(&self, global: &str) -> bool {
+        self.entries.iter().any(|e| e.global == global)
+    }
+
     /// True (and the entry marked used) when `global` is accepted for the file `digest`.
     pub fn accepts(&self, digest: &Sha256Digest, global: &str) -> bool {
         let mut hit = false;

@@ -86,25 +86,24 @@ pub(crate) fn find_eocd(data: &[u8]) -> Option<Eocd> {
     find_eocd_in(&Src::Mem(data))
 }
 
-fn find_eocd_in(src: &Src<'_>) -> Option<Eocd> {
+pub(crate) fn find_eocd_in(src: &Src<'_>) -> Option<Eocd> {
     let len = src.len();
     if len < 22 {
         return None;
     }
     let t0 = len.saturating_sub(22 + 65535);
     let tail = src.get(t0, len)?;
-    let mut i = tail.len() - 22;
-    loop {
+    // Candidates are the offsets 0..=len-22 of the tail, searched backwards.
+    let mut end = tail.len() - 21;
+    while let Some(i) = tail.get(..end)?.iter().rposition(|&b| b == b'P') {
         if tail.get(i..i + 4) == Some(b"PK\x05\x06") {
             if let Some(e) = parse_eocd(src, &tail, t0, i) {
                 return Some(e);
             }
         }
-        if i == 0 {
-            return None;
-        }
-        i -= 1;
+        end = i;
     }
+    None
 }
 
 fn parse_eocd(src: &Src<'_>, tail: &[u8], t0: usize, i: usize) -> Option<Eocd> {

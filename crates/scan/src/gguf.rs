@@ -92,6 +92,12 @@ pub(crate) fn scan(fs: &mut FileScan<'_>, member: &str, data: &[u8], total: u64)
     }
 }
 
+/// True when the header and metadata parse completely from `data` (the
+/// head of a file of `total` bytes), so reading more would change nothing.
+pub(crate) fn parses(data: &[u8], total: u64, max_header: u64) -> bool {
+    parse(data, total, max_header, &mut Vec::new()).is_ok()
+}
+
 fn parse(
     data: &[u8],
     total: u64,

@@ -34,6 +34,7 @@ mod safetensors;
 mod scanner;
 mod stdlib;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -99,6 +100,11 @@ pub struct ScanOptions {
     pub allowlist: Option<Allowlist>,
     /// Size, count and time limits.
     pub limits: Limits,
+    /// Compute every file's SHA-256 for [`ScannedFile::sha256`] (evidence
+    /// records them). Off by default: the scan then reads only the bytes its
+    /// analysis needs, and hashes a file only when an allowlist entry names
+    /// a global found in it.
+    pub digests: bool,
 }
 
 /// One file that was scanned.
@@ -106,11 +112,17 @@ pub struct ScanOptions {
 pub struct ScannedFile {
     /// The path as given or found while walking a directory.
     pub path: String,
+    /// The path relative to the scan root it was found under, with `/`
+    /// separators (the file name for a file given directly); fingerprints
+    /// use it so they do not depend on where the scan ran from.
+    pub relative_path: String,
     /// Size in bytes.
     pub size: u64,
     /// Formats recognised at the top level of the file (more than one is a polyglot).
     pub formats: Vec<Format>,
-    /// SHA-256 of the file's bytes; `None` when the file could not be read.
+    /// SHA-256 of the file's bytes: present when [`ScanOptions::digests`] is
+    /// set or the allowlist needed it; `None` otherwise or when the file could
+    /// not be read.
     pub sha256: Option<Sha256Digest>,
 }
 
@@ -121,6 +133,9 @@ pub struct ScanReport {
     pub files: Vec<ScannedFile>,
     /// Findings, grouped by file in path order, then by position.
     pub findings: Vec<Finding>,
+    /// Scanned or walked path -> path relative to its scan root.
+    #[serde(skip)]
+    relative: HashMap<String, String>,
 }
 
 impl ScanReport {
@@ -134,30 +149,39 @@ impl ScanReport {
         self.findings.iter().filter(move |f| f.severity >= bar)
     }
 
-    /// A stable fingerprint for SARIF `partialFingerprints`: SHA-256 over the
-    /// rule id, the file's digest (or path when unread), the member and the
-    /// fragment. It survives renames and unrelated edits to other files.
+    /// The stable fingerprint of a finding, used by the JSON output and as
+    /// SARIF `partialFingerprints`: hex SHA-256 over the NUL-separated rule
+    /// id, the file's path relative to its scan root, the archive member and
+    /// the fragment (the global, op or name matched; the message when the
+    /// finding has none). It needs no file digest, and survives moving the
+    /// scanned tree, scanning from another directory and edits to other files.
     pub fn fingerprint(&self, finding: &Finding) -> String {
         let loc = finding.location.as_ref();
         let file = loc.and_then(|l| l.file.as_deref()).unwrap_or("");
-        let digest = self
-            .files
-            .iter()
-            .find(|f| f.path == file)
-            .and_then(|f| f.sha256)
-            .map(|d| d.to_hex())
-            .unwrap_or_else(|| file.to_string());
+        let relative = self.relative_path(file);
         let mut h = Sha256::new();
         for part in [
             finding.rule.as_str(),
-            digest.as_str(),
+            relative,
             loc.and_then(|l| l.member.as_deref()).unwrap_or(""),
-            finding.fragment.as_deref().unwrap_or(""),
+            finding.fragment.as_deref().unwrap_or(&finding.message),
         ] {
             h.update(part.as_bytes());
             h.update([0u8]);
         }
         Sha256Digest(h.finalize().into()).to_hex()
+    }
+
+    /// `path` relative to the scan root it was found under; `path` itself
+    /// when the scan did not produce it (an allowlist file).
+    pub fn relative_path<'a>(&'a self, path: &'a str) -> &'a str {
+        if let Some(r) = self.relative.get(path) {
+            return r;
+        }
+        self.files
+            .iter()
+            .find(|f| f.path == path)
+            .map_or(path, |f| f.relative_path.as_str())
     }
 }
 
@@ -192,31 +216,51 @@ pub fn scan_paths(paths: &[PathBuf], options: &ScanOptions) -> Result<ScanReport
     if paths.is_empty() {
         return Err(ScanError::NoPaths);
     }
-    let mut files = Vec::new();
+    let mut files: Vec<(PathBuf, String)> = Vec::new();
     let mut walk_findings = Vec::new();
+    let mut relative = HashMap::new();
     for p in paths {
         let meta = std::fs::metadata(p).map_err(|source| ScanError::Path {
             path: p.clone(),
             source,
         })?;
         if meta.is_dir() {
-            walk_dir(p, &mut files, &mut walk_findings, 0);
+            let mut walk = Walk {
+                root: p,
+                files: &mut files,
+                findings: &mut walk_findings,
+                relative: &mut relative,
+            };
+            walk.dir(p, 0);
         } else {
-            files.push(p.clone());
+            let name = p
+                .file_name()
+                .map_or_else(|| p.display().to_string(), |n| n.to_string_lossy().into_owned());
+            files.push((p.clone(), name));
         }
     }
     files.sort();
-    files.dedup();
+    files.dedup_by(|a, b| a.0 == b.0);
     if files.is_empty() {
         return Err(ScanError::NothingScanned);
     }
-    let results: Vec<(ScannedFile, Vec<Finding>)> =
-        files.par_iter().map(|p| scanner::scan_file(p, options)).collect();
+    let results: Vec<(ScannedFile, Vec<Finding>)> = files
+        .par_iter()
+        .map(|(p, rel)| {
+            let (mut file, findings) = scanner::scan_file(p, options);
+            file.relative_path.clone_from(rel);
+            (file, findings)
+        })
+        .collect();
     let mut report = ScanReport {
         files: Vec::with_capacity(results.len()),
         findings: walk_findings,
+        relative,
     };
     for (file, findings) in results {
+        report
+            .relative
+            .insert(file.path.clone(), file.relative_path.clone());
         report.files.push(file);
         report.findings.extend(findings);
     }
@@ -226,36 +270,75 @@ pub fn scan_paths(paths: &[PathBuf], options: &ScanOptions) -> Result<ScanReport
     Ok(report)
 }
 
-fn walk_dir(dir: &Path, files: &mut Vec<PathBuf>, findings: &mut Vec<Finding>, depth: u32) {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) => {
-            findings.push(scanner::unreadable(&dir.display().to_string(), &e.to_string()));
-            return;
-        }
-    };
-    for entry in entries {
-        let entry = match entry {
+/// Deepest directory nesting walked below a scan root.
+const MAX_DIR_DEPTH: u32 = 64;
+
+/// A directory walk under one scan root.
+struct Walk<'a> {
+    root: &'a Path,
+    files: &'a mut Vec<(PathBuf, String)>,
+    findings: &'a mut Vec<Finding>,
+    relative: &'a mut HashMap<String, String>,
+}
+
+impl Walk<'_> {
+    fn rel(&self, path: &Path) -> String {
+        let r = path.strip_prefix(self.root).unwrap_or(path);
+        let parts: Vec<_> = r.components().map(|c| c.as_os_str().to_string_lossy()).collect();
+        parts.join("/")
+    }
+
+    fn unreadable(&mut self, path: &Path, why: &str) {
+        let name = path.display().to_string();
+        self.findings.push(scanner::unreadable(&name, why));
+        let rel = self.rel(path);
+        self.relative.insert(name, rel);
+    }
+
+    fn dir(&mut self, dir: &Path, depth: u32) {
+        let entries = match std::fs::read_dir(dir) {
             Ok(e) => e,
-            Err(e) => {
-                findings.push(scanner::unreadable(&dir.display().to_string(), &e.to_string()));
-                continue;
-            }
+            Err(e) => return self.unreadable(dir, &e.to_string()),
         };
-        let path = entry.path();
-        match entry.file_type() {
-            Ok(t) if t.is_dir() => {
-                if depth < 64 {
-                    walk_dir(&path, files, findings, depth + 1);
+        for entry in entries {
+            let entry = match entry {
+                Ok(e) => e,
+                Err(e) => {
+                    self.unreadable(dir, &e.to_string());
+                    continue;
                 }
-            }
-            Ok(t) if t.is_symlink() => {
-                if std::fs::metadata(&path).map(|m| m.is_file()).unwrap_or(false) {
-                    files.push(path);
+            };
+            let path = entry.path();
+            match entry.file_type() {
+                Ok(t) if t.is_dir() => {
+                    if depth < MAX_DIR_DEPTH {
+                        self.dir(&path, depth + 1);
+                    } else {
+                        let name = path.display().to_string();
+                        let f = Finding::new(
+                            "scan-limit-exceeded",
+                            Severity::High,
+                            format!("directory nested more than {MAX_DIR_DEPTH} levels deep; not scanned"),
+                        )
+                        .at(portcullis_evidence::Location::file(&name))
+                        .fix(rule("scan-limit-exceeded").map(|r| r.help).unwrap_or(""));
+                        self.findings.push(f);
+                        let rel = self.rel(&path);
+                        self.relative.insert(name, rel);
+                    }
                 }
+                Ok(t) if t.is_symlink() => {
+                    if std::fs::metadata(&path).map(|m| m.is_file()).unwrap_or(false) {
+                        let rel = self.rel(&path);
+                        self.files.push((path, rel));
+                    }
+                }
+                Ok(_) => {
+                    let rel = self.rel(&path);
+                    self.files.push((path, rel));
+                }
+                Err(e) => self.unreadable(&path, &e.to_string()),
             }
-            Ok(_) => files.push(path),
-            Err(e) => findings.push(scanner::unreadable(&path.display().to_string(), &e.to_string())),
         }
     }
 }
@@ -275,7 +358,7 @@ pub mod fuzzing {
 
     fn with_scan(data: &[u8], f: impl FnOnce(&mut FileScan<'_>, &[u8])) -> usize {
         let opts = ScanOptions::default();
-        let mut fs = FileScan::new("fuzz", &opts);
+        let mut fs = FileScan::new("fuzz", &opts, crate::scanner::Origin::None);
         f(&mut fs, data);
         fs.findings.len()
     }

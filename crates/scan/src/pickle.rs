@@ -152,7 +152,7 @@ pub(crate) fn walk<'a>(
         pos: start,
         stack: Vec::new(),
         marks: Vec::new(),
-        memo: HashMap::new(),
+        memo: Memo::default(),
         cfg,
         ops,
         gets: 0,
@@ -228,12 +228,58 @@ pub(crate) fn looks_like_pickle(data: &[u8]) -> bool {
     }
 }
 
+/// The unpickler's memo. Keys are almost always 0, 1, 2, ... (what
+/// `MEMOIZE` and the pickler's `PUT`s assign), so they live in a vector;
+/// any other key goes to a map, so a `LONG_BINPUT` at index 10^9 costs one
+/// entry.
+#[derive(Default)]
+struct Memo<'a> {
+    dense: Vec<V<'a>>,
+    sparse: HashMap<u64, V<'a>>,
+}
+
+impl<'a> Memo<'a> {
+    fn len(&self) -> usize {
+        self.dense.len() + self.sparse.len()
+    }
+
+    fn contains(&self, key: u64) -> bool {
+        usize::try_from(key).is_ok_and(|k| k < self.dense.len()) || self.sparse.contains_key(&key)
+    }
+
+    fn get(&self, key: u64) -> Option<&V<'a>> {
+        match usize::try_from(key).ok().and_then(|k| self.dense.get(k)) {
+            Some(v) => Some(v),
+            None => self.sparse.get(&key),
+        }
+    }
+
+    fn insert(&mut self, key: u64, v: V<'a>) {
+        match usize::try_from(key) {
+            Ok(k) if k < self.dense.len() => {
+                if let Some(slot) = self.dense.get_mut(k) {
+                    *slot = v;
+                }
+            }
+            Ok(k) if k == self.dense.len() => {
+                if !self.sparse.is_empty() {
+                    self.sparse.remove(&key);
+                }
+                self.dense.push(v);
+            }
+            _ => {
+                self.sparse.insert(key, v);
+            }
+        }
+    }
+}
+
 struct Walker<'a, 'c> {
     data: &'a [u8],
     pos: usize,
     stack: Vec<V<'a>>,
     marks: Vec<usize>,
-    memo: HashMap<u64, V<'a>>,
+    memo: Memo<'a>,
     cfg: &'c WalkCfg,
     ops: &'c mut u64,
     gets: u64,
@@ -325,7 +371,7 @@ impl<'a> Walker<'a, '_> {
 
     fn memo_put(&mut self, key: u64, at: usize) -> Result<(), WalkError> {
         let v = self.top(at)?;
-        if self.memo.len() >= self.cfg.max_memo && !self.memo.contains_key(&key) {
+        if self.memo.len() >= self.cfg.max_memo && !self.memo.contains(key) {
             return Err(WalkError::Limit {
                 offset: at,
                 msg: format!("memo grew past {} entries", self.cfg.max_memo),
@@ -339,7 +385,7 @@ impl<'a> Walker<'a, '_> {
     fn memo_get(&mut self, key: u64, at: usize) -> Result<(), WalkError> {
         let v = self
             .memo
-            .get(&key)
+            .get(key)
             .cloned()
             .ok_or_else(|| err(at, format!("memo key {key} was never stored")))?;
         self.gets += 1;
@@ -897,7 +943,7 @@ impl<'a> Walker<'a, '_> {
                 pos: self.pos,
                 stack: Vec::new(),
                 marks: Vec::new(),
-                memo: HashMap::new(),
+                memo: Memo::default(),
                 cfg: self.cfg,
                 ops: &mut *self.ops,
                 gets: 0,

@@ -10,6 +10,9 @@
 
 use portcullis_evidence::Severity;
 
+use std::collections::{HashMap, HashSet};
+use std::sync::OnceLock;
+
 use crate::stdlib::STDLIB_MODULES;
 
 /// The verdict for one global.
@@ -400,6 +403,31 @@ pub fn on_boundary(name: &str, prefix: &str) -> bool {
             && name.as_bytes().get(prefix.len()) == Some(&b'.'))
 }
 
+/// The policy tables indexed for lookup: every file is full of globals.
+struct Index {
+    /// Top-level module -> (rule, prefix) in `FAMILIES` order.
+    families: HashMap<&'static str, Vec<(&'static str, &'static str)>>,
+    safe: HashSet<&'static str>,
+}
+
+fn index() -> &'static Index {
+    static INDEX: OnceLock<Index> = OnceLock::new();
+    INDEX.get_or_init(|| {
+        let mut families: HashMap<&'static str, Vec<(&'static str, &'static str)>> = HashMap::new();
+        for (rule, prefixes) in FAMILIES {
+            for p in prefixes.iter() {
+                let trimmed = p.trim_end_matches('.');
+                let top = trimmed.split('.').next().unwrap_or(trimmed);
+                families.entry(top).or_default().push((rule, trimmed));
+            }
+        }
+        Index {
+            families,
+            safe: SAFE.iter().copied().collect(),
+        }
+    })
+}
+
 /// Classifies a fully qualified global `module.name` (already normalised).
 pub fn classify(full: &str) -> GlobalClass {
     // Path classes are safe values, but any method reached through them
@@ -407,15 +435,18 @@ pub fn classify(full: &str) -> GlobalClass {
     if full.starts_with("pathlib.") && full.matches('.').count() >= 2 {
         return GlobalClass::Flag("pickle-file-write", Severity::Critical);
     }
-    for (rule, prefixes) in FAMILIES {
-        if prefixes.iter().any(|p| on_boundary(full, p)) {
+    let top = full.split('.').next().unwrap_or(full);
+    let index = index();
+    // Only prefixes under the same top-level module can match on a boundary;
+    // the bucket keeps the families' order, so the first family still wins.
+    if let Some(bucket) = index.families.get(top) {
+        if let Some((rule, _)) = bucket.iter().find(|(_, p)| on_boundary(full, p)) {
             return GlobalClass::Flag(rule, Severity::Critical);
         }
     }
-    if SAFE.contains(&full) || torch_value(full) {
+    if index.safe.contains(full) || torch_value(full) {
         return GlobalClass::Safe;
     }
-    let top = full.split('.').next().unwrap_or(full);
     if STDLIB_MODULES.binary_search(&top).is_ok() || top == "builtins" {
         return GlobalClass::Flag("pickle-stdlib-global", Severity::High);
     }
@@ -430,6 +461,57 @@ pub fn qualify(module: &str, name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The policy read straight off the tables, without the index.
+    fn classify_linear(full: &str) -> GlobalClass {
+        if full.starts_with("pathlib.") && full.matches('.').count() >= 2 {
+            return GlobalClass::Flag("pickle-file-write", Severity::Critical);
+        }
+        for (rule, prefixes) in FAMILIES {
+            if prefixes.iter().any(|p| on_boundary(full, p)) {
+                return GlobalClass::Flag(rule, Severity::Critical);
+            }
+        }
+        if SAFE.contains(&full) || torch_value(full) {
+            return GlobalClass::Safe;
+        }
+        let top = full.split('.').next().unwrap_or(full);
+        if STDLIB_MODULES.binary_search(&top).is_ok() || top == "builtins" {
+            return GlobalClass::Flag("pickle-stdlib-global", Severity::High);
+        }
+        GlobalClass::Flag("pickle-unknown-global", Severity::Medium)
+    }
+
+    #[test]
+    fn indexed_lookup_agrees_with_the_tables_on_every_entry() {
+        let mut names: Vec<String> = Vec::new();
+        for (_, prefixes) in FAMILIES {
+            for p in prefixes.iter() {
+                names.extend([p.to_string(), format!("{p}.x"), format!("{p}x"), format!("x{p}")]);
+            }
+        }
+        for s in SAFE {
+            names.extend([s.to_string(), format!("{s}.__init__")]);
+        }
+        for m in STDLIB_MODULES.iter().take(400) {
+            names.extend([m.to_string(), format!("{m}.f")]);
+        }
+        names.extend(
+            [
+                "torch.FloatStorage",
+                "torch.float32",
+                "sklearn.x.Y",
+                "",
+                ".",
+                "a..b",
+            ]
+            .map(String::from),
+        );
+        assert!(names.len() > 500);
+        for n in &names {
+            assert_eq!(classify(n), classify_linear(n), "{n}");
+        }
+    }
 
     #[test]
     fn dangerous_families_match_on_dotted_boundaries_only() {

@@ -7,7 +7,7 @@
 //! the member path and the fix hint on each finding the same way.
 
 use std::collections::HashSet;
-use std::io::Read;
+use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 use std::time::Instant;
 
@@ -17,11 +17,25 @@ use sha2::{Digest, Sha256};
 use crate::detect::{detect, Format};
 use crate::{archive, gguf, keras, npy, pickle_scan, proto, rules, safetensors, ScanOptions, ScannedFile};
 
+/// Where the bytes of the top-level file can be read again to compute its
+/// SHA-256 on demand: only an allowlist entry for a global that was found, or
+/// [`ScanOptions::digests`], needs it.
+pub(crate) enum Origin<'o> {
+    /// The whole file is in memory.
+    Mem(&'o [u8]),
+    /// The file is open; it is hashed with positioned reads.
+    File(&'o std::fs::File),
+    /// Nothing to hash (fuzzing).
+    None,
+}
+
 /// State for scanning one top-level file.
 pub(crate) struct FileScan<'o> {
     pub file: String,
     pub opts: &'o ScanOptions,
-    pub sha256: Option<Sha256Digest>,
+    origin: Origin<'o>,
+    /// The digest once computed; `Some(None)` when hashing failed.
+    digest: Option<Option<Sha256Digest>>,
     pub deadline: Instant,
     pub decompressed: u64,
     pub members: usize,
@@ -38,146 +52,190 @@ pub(crate) fn unreadable(path: &str, why: &str) -> Finding {
         .fix(rules::rule("scan-unreadable").map(|r| r.help).unwrap_or(""))
 }
 
-/// Reads, hashes and scans one file.
+fn over_limit(name: &str, message: String) -> Finding {
+    Finding::new("scan-limit-exceeded", Severity::High, message)
+        .at(Location::file(name))
+        .fix(rules::rule("scan-limit-exceeded").map(|r| r.help).unwrap_or(""))
+}
+
+/// Bytes read from the start of every file to recognise its format before
+/// deciding how much more to read (the HDF5 superblock search and the Keras
+/// config probe look this far).
+const HEAD_BYTES: u64 = 64 << 10;
+
+/// Files at least this large that are safetensors or GGUF are checked from
+/// their header alone instead of being read whole.
+const HEADER_ONLY_BYTES: u64 = 64 << 20;
+
+/// Reads and scans one file, reading only the bytes the analysis needs.
 pub(crate) fn scan_file(path: &Path, opts: &ScanOptions) -> (ScannedFile, Vec<Finding>) {
     let name = path.display().to_string();
-    let mut file = ScannedFile {
+    let mut out = ScannedFile {
         path: name.clone(),
+        relative_path: String::new(),
         size: 0,
         formats: Vec::new(),
         sha256: None,
     };
-    let meta = match std::fs::metadata(path) {
-        Ok(m) => m,
-        Err(e) => return (file, vec![unreadable(&name, &e.to_string())]),
-    };
-    file.size = meta.len();
-    let limit = opts.limits.max_file_size;
-    if meta.len() > limit {
-        let f = Finding::new(
-            "scan-limit-exceeded",
-            Severity::High,
-            format!(
-                "file is {} bytes, over the {limit}-byte limit; not scanned",
-                meta.len()
-            ),
-        )
-        .at(Location::file(&name))
-        .fix(rules::rule("scan-limit-exceeded").map(|r| r.help).unwrap_or(""));
-        return (file, vec![f]);
-    }
-    if meta.len() >= LAZY_ZIP_BYTES {
-        let result = scan_large_zip(path, &name, meta.len(), opts)
-            .or_else(|| scan_large_header_format(path, &name, meta.len(), opts));
-        if let Some(result) = result {
-            let (formats, findings, digest) = match result {
-                Ok(r) => r,
-                Err(e) => return (file, vec![unreadable(&name, &e.to_string())]),
-            };
-            file.formats = formats;
-            file.sha256 = Some(digest);
-            return (file, findings);
-        }
-    }
-    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
-    let read =
-        std::fs::File::open(path).and_then(|f| f.take(limit.saturating_add(1)).read_to_end(&mut bytes));
-    if let Err(e) = read {
-        return (file, vec![unreadable(&name, &e.to_string())]);
-    }
-    if bytes.len() as u64 > limit {
-        let f = Finding::new(
-            "scan-limit-exceeded",
-            Severity::High,
-            format!("file grew past the {limit}-byte limit while reading; not scanned"),
-        )
-        .at(Location::file(&name));
-        return (file, vec![f]);
-    }
-    file.size = bytes.len() as u64;
-    let (formats, findings, digest) = run(&name, &bytes, opts);
-    file.formats = formats;
-    file.sha256 = Some(digest);
-    (file, findings)
-}
-
-/// Zips at least this large are read on demand instead of into memory.
-const LAZY_ZIP_BYTES: u64 = 64 << 20;
-
-type Scanned = (Vec<Format>, Vec<Finding>, Sha256Digest);
-
-/// Large zips (multi-gigabyte checkpoints) are hashed in a streaming pass and
-/// then read member by member, skipping tensor storages, so the scan costs
-/// one sequential read instead of a whole-file allocation. `None` when the
-/// file is not a zip at offset 0.
-fn scan_large_zip(path: &Path, name: &str, len: u64, opts: &ScanOptions) -> Option<std::io::Result<Scanned>> {
-    use std::os::unix::fs::FileExt;
     let file = match std::fs::File::open(path) {
         Ok(f) => f,
-        Err(e) => return Some(Err(e)),
+        Err(e) => return (out, vec![unreadable(&name, &e.to_string())]),
     };
-    let mut magic = [0u8; 4];
-    if file.read_exact_at(&mut magic, 0).is_err() || &magic != b"PK\x03\x04" {
-        return None;
+    let len = match file.metadata() {
+        Ok(m) => m.len(),
+        Err(e) => return (out, vec![unreadable(&name, &e.to_string())]),
+    };
+    out.size = len;
+    let limit = opts.limits.max_file_size;
+    if len > limit {
+        let msg = format!("file is {len} bytes, over the {limit}-byte limit; not scanned");
+        return (out, vec![over_limit(&name, msg)]);
     }
-    Some((|| {
-        let digest = stream_hash(&file)?;
-        let mut fs = FileScan::new(name, opts);
-        fs.sha256 = Some(digest);
-        let len =
-            usize::try_from(len).map_err(|_| std::io::Error::other("file too large for this platform"))?;
-        let mut formats = vec![Format::Zip];
-        if let Some(sub) = archive::scan_zip(&mut fs, "", &archive::Src::File(&file, len), 0) {
-            formats.push(sub);
+    match scan_open_file(&file, &name, len, opts) {
+        Ok((formats, findings, digest)) => {
+            out.formats = formats;
+            out.sha256 = digest;
+            (out, findings)
         }
-        Ok((formats, fs.findings, digest))
-    })())
+        Err(Failure::Io(e)) => (out, vec![unreadable(&name, &e.to_string())]),
+        Err(Failure::Grew) => {
+            let msg = format!("file grew past the {limit}-byte limit while reading; not scanned");
+            (out, vec![over_limit(&name, msg)])
+        }
+    }
 }
 
-fn stream_hash(file: &std::fs::File) -> std::io::Result<Sha256Digest> {
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut reader = file;
-    loop {
-        let n = reader.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(buf.get(..n).unwrap_or(&[]));
-    }
-    Ok(Sha256Digest(hasher.finalize().into()))
+enum Failure {
+    Io(std::io::Error),
+    Grew,
 }
 
-/// Large safetensors and GGUF files (LLM weights) are checked from their head
-/// alone: the header must fit in `max_header_bytes`, and the tensor bytes are
-/// only hashed, never held in memory. `None` when the head is not exactly
-/// one of these formats.
-fn scan_large_header_format(
-    path: &Path,
+impl From<std::io::Error> for Failure {
+    fn from(e: std::io::Error) -> Self {
+        Failure::Io(e)
+    }
+}
+
+type Scanned = (Vec<Format>, Vec<Finding>, Option<Sha256Digest>);
+
+/// Picks the cheapest complete reading of the file from its first bytes:
+///
+/// - a zip at offset 0 that matches no other format: the central directory
+///   and the members that need analysis, read with positioned reads (a
+///   PyTorch checkpoint's tensor storages are never read);
+/// - a large safetensors or GGUF file: its header only;
+/// - anything else: the whole file, in memory.
+///
+/// Each path gives exactly the findings the in-memory scan of the same bytes
+/// gives (the integration tests compare them).
+fn scan_open_file(
+    file: &std::fs::File,
     name: &str,
     len: u64,
     opts: &ScanOptions,
-) -> Option<std::io::Result<Scanned>> {
-    use std::os::unix::fs::FileExt;
-    let file = std::fs::File::open(path).ok()?;
-    let head_len = len.min(opts.limits.max_header_bytes.saturating_add(16));
-    let mut head = vec![0u8; usize::try_from(head_len).ok()?];
-    file.read_exact_at(&mut head, 0).ok()?;
-    let formats = detect(&head);
-    if formats != [Format::Safetensors] && formats != [Format::Gguf] {
-        return None;
+) -> Result<Scanned, Failure> {
+    let head = read_at_most(file, 0, len.min(HEAD_BYTES))?;
+    if head.len() as u64 == len {
+        // The whole file is in the head.
+        return Ok(run(name, &head, opts));
     }
-    Some((|| {
-        let digest = stream_hash(&file)?;
-        let mut fs = FileScan::new(name, opts);
-        fs.sha256 = Some(digest);
+    let formats = detect(&head);
+    if head.starts_with(b"PK\x03\x04") && formats == [Format::Zip] {
+        let size =
+            usize::try_from(len).map_err(|_| std::io::Error::other("file too large for this platform"))?;
+        let mut fs = FileScan::new(name, opts, Origin::File(file));
+        let mut formats = vec![Format::Zip];
+        if let Some(sub) = archive::scan_zip(&mut fs, "", &archive::Src::File(file, size), 0) {
+            formats.push(sub);
+        }
+        let digest = fs.finish_digest();
+        return Ok((formats, fs.findings, digest));
+    }
+    let header_only = len >= HEADER_ONLY_BYTES
+        && (formats == [Format::Safetensors] || formats == [Format::Gguf])
+        // A zip end record at the real end makes the file a polyglot, which
+        // only the whole-file scan reports.
+        && archive::find_eocd_in(&archive::Src::File(file, usize::try_from(len).unwrap_or(usize::MAX))).is_none();
+    if header_only {
+        let cap = len.min(opts.limits.max_header_bytes.saturating_add(16));
+        let head = if formats == [Format::Safetensors] {
+            // 8-byte length, then the JSON header: nothing after it is parsed.
+            let mut n = [0u8; 8];
+            n.copy_from_slice(head.get(..8).unwrap_or(&[0; 8]));
+            read_at_most(file, 0, u64::from_le_bytes(n).saturating_add(8).min(cap))?
+        } else {
+            // Metadata ends where the parser says; grow the head until it
+            // parses or reaches the cap (the result is then the same as
+            // parsing the cap-sized head).
+            let mut size = (1u64 << 20).min(cap);
+            loop {
+                let h = read_at_most(file, 0, size)?;
+                if size >= cap || gguf::parses(&h, len, opts.limits.max_header_bytes) {
+                    break h;
+                }
+                size = size.saturating_mul(8).min(cap);
+            }
+        };
+        let mut fs = FileScan::new(name, opts, Origin::File(file));
         if formats == [Format::Safetensors] {
             safetensors::scan(&mut fs, "", &head, len);
         } else {
             gguf::scan(&mut fs, "", &head, len);
         }
-        Ok((formats, fs.findings, digest))
-    })())
+        let digest = fs.finish_digest();
+        return Ok((formats, fs.findings, digest));
+    }
+    let limit = opts.limits.max_file_size;
+    let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+    bytes.extend_from_slice(&head);
+    let mut rest = file;
+    rest.seek(SeekFrom::Start(head.len() as u64))?;
+    rest.take(limit.saturating_add(1).saturating_sub(head.len() as u64))
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
+        return Err(Failure::Grew);
+    }
+    Ok(run(name, &bytes, opts))
+}
+
+/// Reads up to `n` bytes at `offset` (fewer only at end of file).
+fn read_at_most(file: &std::fs::File, offset: u64, n: u64) -> std::io::Result<Vec<u8>> {
+    use std::os::unix::fs::FileExt;
+    let n = usize::try_from(n).map_err(|_| std::io::Error::other("read too large for this platform"))?;
+    let mut buf = vec![0u8; n];
+    let mut got = 0;
+    while got < n {
+        let Some(dst) = buf.get_mut(got..) else { break };
+        match file.read_at(dst, offset + got as u64) {
+            Ok(0) => break,
+            Ok(k) => got += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    buf.truncate(got);
+    Ok(buf)
+}
+
+/// SHA-256 of a whole open file, read sequentially with positioned reads.
+fn hash_file(file: &std::fs::File) -> std::io::Result<Sha256Digest> {
+    use std::os::unix::fs::FileExt;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut offset = 0u64;
+    loop {
+        let n = match file.read_at(&mut buf, offset) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if n == 0 {
+            break;
+        }
+        hasher.update(buf.get(..n).unwrap_or(&[]));
+        offset += n as u64;
+    }
+    Ok(Sha256Digest(hasher.finalize().into()))
 }
 
 /// Scans bytes in memory.
@@ -186,11 +244,10 @@ pub(crate) fn scan_in_memory(name: &str, bytes: &[u8], opts: &ScanOptions) -> (V
     (formats, findings)
 }
 
-fn run(name: &str, bytes: &[u8], opts: &ScanOptions) -> (Vec<Format>, Vec<Finding>, Sha256Digest) {
-    let digest = Sha256Digest(Sha256::digest(bytes).into());
-    let mut fs = FileScan::new(name, opts);
-    fs.sha256 = Some(digest);
+fn run(name: &str, bytes: &[u8], opts: &ScanOptions) -> Scanned {
+    let mut fs = FileScan::new(name, opts, Origin::Mem(bytes));
     let formats = fs.scan_blob("", bytes, 0);
+    let digest = fs.finish_digest();
     (formats, fs.findings, digest)
 }
 
@@ -205,11 +262,12 @@ pub(crate) fn join(parent: &str, child: &str) -> String {
 
 impl<'o> FileScan<'o> {
     /// Fresh state for the file `name`; the deadline starts now.
-    pub fn new(name: &str, opts: &'o ScanOptions) -> Self {
+    pub fn new(name: &str, opts: &'o ScanOptions, origin: Origin<'o>) -> Self {
         FileScan {
             file: name.to_string(),
             opts,
-            sha256: None,
+            origin,
+            digest: None,
             deadline: Instant::now() + opts.limits.deadline,
             decompressed: 0,
             members: 0,
@@ -263,9 +321,14 @@ impl<'o> FileScan<'o> {
         global: &str,
         message: String,
     ) {
-        if let (Some(list), Some(digest)) = (&self.opts.allowlist, self.sha256) {
-            if list.accepts(&digest, global) {
-                return;
+        if self.opts.allowlist.as_ref().is_some_and(|l| l.mentions(global)) {
+            // Only now is the file's digest needed; if it cannot be computed
+            // the entry cannot match and the finding stands (fail closed).
+            let digest = self.digest();
+            if let (Some(list), Some(d)) = (&self.opts.allowlist, digest) {
+                if list.accepts(&d, global) {
+                    return;
+                }
             }
         }
         if !self
@@ -275,6 +338,37 @@ impl<'o> FileScan<'o> {
             return;
         }
         self.report(rule, severity, member, Some(offset), Some(global), message);
+    }
+
+    /// The top-level file's SHA-256, computed on first use.
+    pub fn digest(&mut self) -> Option<Sha256Digest> {
+        if let Some(d) = self.digest {
+            return d;
+        }
+        let d = match &self.origin {
+            Origin::Mem(b) => Some(Sha256Digest(Sha256::digest(b).into())),
+            Origin::File(f) => match hash_file(f) {
+                Ok(d) => Some(d),
+                Err(e) => {
+                    let why = format!("cannot compute the file's SHA-256: {e}");
+                    self.findings.push(unreadable(&self.file, &why));
+                    None
+                }
+            },
+            Origin::None => None,
+        };
+        self.digest = Some(d);
+        d
+    }
+
+    /// The digest for the file record: computed when the options ask for
+    /// digests, otherwise whatever the allowlist already needed.
+    fn finish_digest(&mut self) -> Option<Sha256Digest> {
+        if self.opts.digests {
+            self.digest()
+        } else {
+            self.digest.flatten()
+        }
     }
 
     /// True (and reported once) when the per-file deadline has passed.
@@ -373,5 +467,55 @@ impl<'o> FileScan<'o> {
             );
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                fixture_files(&p, out);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+
+    /// Every fixture zip read member by member from the file (the path large
+    /// checkpoints take) gives the findings of the in-memory scan.
+    #[test]
+    fn zips_read_from_the_file_match_the_in_memory_scan() {
+        let mut files = Vec::new();
+        fixture_files(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures"),
+            &mut files,
+        );
+        let opts = ScanOptions::default();
+        let mut zips = 0;
+        for p in files {
+            let bytes = std::fs::read(&p).unwrap();
+            if !bytes.starts_with(b"PK\x03\x04") || detect(&bytes) != [Format::Zip] {
+                continue;
+            }
+            let name = p.display().to_string();
+            let (want_formats, want, _) = run(&name, &bytes, &opts);
+            let file = std::fs::File::open(&p).unwrap();
+            let mut fs = FileScan::new(&name, &opts, Origin::File(&file));
+            let mut formats = vec![Format::Zip];
+            formats.extend(archive::scan_zip(
+                &mut fs,
+                "",
+                &archive::Src::File(&file, bytes.len()),
+                0,
+            ));
+            assert_eq!(fs.findings, want, "{name}");
+            assert_eq!(formats, want_formats, "{name}");
+            zips += 1;
+        }
+        assert!(zips >= 10, "only {zips} zip fixtures");
     }
 }

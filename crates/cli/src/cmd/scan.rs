@@ -70,6 +70,10 @@ pub struct Args {
     /// Accepted (file digest, global) pairs, JSON or YAML; unused entries are reported.
     #[arg(long, value_name = "FILE")]
     pub allowlist: Option<PathBuf>,
+    /// Compute each file's SHA-256 and list it in the JSON output (off by
+    /// default: the scan then reads only the bytes its analysis needs).
+    #[arg(long)]
+    pub digests: bool,
     /// Write the report to FILE instead of stdout.
     #[arg(long, value_name = "FILE")]
     pub output: Option<PathBuf>,
@@ -79,6 +83,7 @@ pub struct Args {
 pub fn run(args: Args) -> Result<Exit> {
     let mut options = ScanOptions {
         strict: args.strict,
+        digests: args.digests,
         ..ScanOptions::default()
     };
     if let Some(path) = &args.allowlist {
@@ -96,7 +101,15 @@ pub fn run(args: Args) -> Result<Exit> {
         }
         ScanFormat::Json => json(&report)?,
         ScanFormat::Sarif => {
-            let log = portcullis_report::sarif::from_findings(rules(), &report.findings);
+            let mut log = portcullis_report::sarif::from_findings(rules(), &report.findings);
+            // One fingerprint definition for JSON and SARIF: the scanner's,
+            // keyed on the path relative to the scan root.
+            if let Some(results) = log.pointer_mut("/runs/0/results").and_then(|r| r.as_array_mut()) {
+                for (r, f) in results.iter_mut().zip(&report.findings) {
+                    r["partialFingerprints"] =
+                        serde_json::json!({"portcullisFinding/v1": report.fingerprint(f)});
+                }
+            }
             format!("{}\n", serde_json::to_string_pretty(&log)?)
         }
     };

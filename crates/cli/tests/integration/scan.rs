@@ -59,11 +59,43 @@ fn scan_emits_sarif_with_rule_metadata_and_fingerprints() {
 }
 
 #[test]
-fn scan_json_lists_files_with_digests() {
+fn scan_json_lists_files_with_digests_when_asked() {
     let out = scan(&["--format", "json", &fixture("benign/tiny.safetensors")]).code(0);
     let v: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
     assert_eq!(v["files"][0]["formats"][0], "safetensors");
+    assert!(v["files"][0]["sha256"].is_null());
+    let out = scan(&[
+        "--format",
+        "json",
+        "--digests",
+        &fixture("benign/tiny.safetensors"),
+    ])
+    .code(0);
+    let v: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
     assert_eq!(v["files"][0]["sha256"].as_str().unwrap().len(), 64);
+}
+
+#[test]
+fn json_and_sarif_carry_the_same_fingerprints() {
+    let dir = fixture("pickle-nested-load");
+    let json = scan(&["--format", "json", &dir]).code(1);
+    let json: serde_json::Value = serde_json::from_slice(&json.get_output().stdout).unwrap();
+    let sarif = scan(&["--format", "sarif", "--digests", &dir]).code(1);
+    let sarif: serde_json::Value = serde_json::from_slice(&sarif.get_output().stdout).unwrap();
+    let from_json: Vec<&str> = json["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["fingerprint"].as_str().unwrap())
+        .collect();
+    let from_sarif: Vec<&str> = sarif["runs"][0]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["partialFingerprints"]["portcullisFinding/v1"].as_str().unwrap())
+        .collect();
+    assert!(from_json.len() >= 3, "{from_json:?}");
+    assert_eq!(from_json, from_sarif);
 }
 
 #[test]

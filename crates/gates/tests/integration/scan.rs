@@ -21,6 +21,10 @@ fn a_pickle_that_runs_code_fails_the_gate_with_critical_findings() {
     assert!(out.metrics["findings[critical]"] >= 1.0);
     assert!(out.reasons[0].contains("at or above 'high'"), "{:?}", out.reasons);
     assert_eq!(out.inputs.len(), 1);
+    // Evidence binds the scanned file: the gate asks the scanner for digests.
+    let bytes = std::fs::read(dir.path().join("model.pkl")).unwrap();
+    let want = portcullis_evidence::Sha256Digest(<sha2::Sha256 as sha2::Digest>::digest(&bytes).into());
+    assert_eq!(out.inputs[0].sha256, Some(want));
 }
 
 #[test]

@@ -82,7 +82,131 @@ fn scan_paths_is_deterministic_and_sorted() {
     let mut sorted = paths.clone();
     sorted.sort();
     assert_eq!(paths, sorted);
-    assert!(a.files.iter().all(|f| f.sha256.is_some()));
+}
+
+#[test]
+fn reading_only_what_the_analysis_needs_finds_what_the_whole_file_scan_finds() {
+    // scan_paths picks a reading per file (head only, central directory and
+    // members, whole file); every labelled fixture must come out exactly as
+    // the in-memory scan of all its bytes.
+    let report = scan_paths(&[fixtures()], &ScanOptions::default()).unwrap();
+    let mut checked = 0;
+    for file in &report.files {
+        let bytes = std::fs::read(&file.path).unwrap();
+        let (formats, want) = scan_bytes(&file.path, &bytes, &ScanOptions::default());
+        let got: Vec<_> = report
+            .findings
+            .iter()
+            .filter(|f| f.location.as_ref().and_then(|l| l.file.as_deref()) == Some(file.path.as_str()))
+            .cloned()
+            .collect();
+        assert_eq!(got, want, "{}", file.path);
+        assert_eq!(file.formats, formats, "{}", file.path);
+        assert_eq!(file.size, bytes.len() as u64);
+        checked += 1;
+    }
+    assert!(checked > 100, "only {checked} files");
+}
+
+#[test]
+fn digests_are_computed_only_when_asked_for_or_needed_by_the_allowlist() {
+    let plain = scan_paths(&[fixtures()], &ScanOptions::default()).unwrap();
+    assert!(plain.files.iter().all(|f| f.sha256.is_none()));
+    let opts = ScanOptions {
+        digests: true,
+        ..ScanOptions::default()
+    };
+    let hashed = scan_paths(&[fixtures()], &opts).unwrap();
+    for f in &hashed.files {
+        let want = Sha256Digest(sha256(&std::fs::read(&f.path).unwrap()));
+        assert_eq!(f.sha256, Some(want), "{}", f.path);
+    }
+    assert_eq!(plain.findings, hashed.findings);
+    // An allowlist entry hashes the files that contain its global, and only those.
+    let logreg = fixtures().join("benign/logreg.joblib");
+    let text = format!(
+        "- sha256: {}\n  global: sklearn.linear_model._logistic.LogisticRegression\n  reason: stale\n",
+        "0".repeat(64)
+    );
+    let opts = ScanOptions {
+        allowlist: Some(Allowlist::parse("allow.yaml", &text).unwrap()),
+        ..ScanOptions::default()
+    };
+    let exec = fixtures().join("pickle-code-exec/os_system.pkl");
+    let report = scan_paths(&[logreg.clone(), exec.clone()], &opts).unwrap();
+    let by_path = |p: &Path| {
+        report
+            .files
+            .iter()
+            .find(|f| f.path == p.display().to_string())
+            .unwrap()
+    };
+    assert!(by_path(&logreg).sha256.is_some());
+    assert!(by_path(&exec).sha256.is_none());
+    assert!(report.findings.iter().any(|f| f.rule == "pickle-unknown-global"));
+}
+
+#[test]
+fn fingerprints_depend_on_the_path_under_the_scan_root_not_where_it_lives() {
+    let base = std::env::temp_dir().join(format!("portcullis-scan-fp-{}", std::process::id()));
+    let (a, b) = (base.join("one/models"), base.join("two/renamed"));
+    for d in [&a, &b] {
+        std::fs::create_dir_all(d.join("sub")).unwrap();
+        for rel in ["pickle-code-exec/os_system.pkl", "benign/logreg.joblib"] {
+            let name = Path::new(rel).file_name().unwrap();
+            std::fs::copy(fixtures().join(rel), d.join("sub").join(name)).unwrap();
+        }
+    }
+    let ra = scan_paths(std::slice::from_ref(&a), &ScanOptions::default()).unwrap();
+    let rb = scan_paths(std::slice::from_ref(&b), &ScanOptions::default()).unwrap();
+    let fa: Vec<_> = ra.findings.iter().map(|f| ra.fingerprint(f)).collect();
+    let fb: Vec<_> = rb.findings.iter().map(|f| rb.fingerprint(f)).collect();
+    assert_eq!(fa, fb);
+    assert_eq!(ra.files[0].relative_path, "sub/logreg.joblib");
+    assert_eq!(
+        fa.iter().collect::<std::collections::HashSet<_>>().len(),
+        fa.len()
+    );
+    // A file given directly is keyed on its name; a different name is a different finding.
+    let direct = scan_paths(&[a.join("sub/os_system.pkl")], &ScanOptions::default()).unwrap();
+    let exec = |r: &portcullis_scan::ScanReport| {
+        let f = r.findings.iter().find(|f| f.rule == "pickle-code-exec").unwrap();
+        r.fingerprint(f)
+    };
+    assert_eq!(direct.files[0].relative_path, "os_system.pkl");
+    assert_ne!(exec(&direct), exec(&ra));
+    // The definition: rule, relative path, member and fragment, NUL-separated.
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    h.update(b"pickle-code-exec\0os_system.pkl\0\0os.system\0");
+    assert_eq!(exec(&direct), Sha256Digest(h.finalize().into()).to_hex());
+    std::fs::remove_dir_all(base).unwrap();
+}
+
+#[test]
+fn directories_nested_past_the_walk_limit_are_a_finding() {
+    let base = std::env::temp_dir().join(format!("portcullis-scan-deep-{}", std::process::id()));
+    let mut deep = base.clone();
+    for _ in 0..66 {
+        deep = deep.join("d");
+    }
+    std::fs::create_dir_all(&deep).unwrap();
+    std::fs::copy(
+        fixtures().join("pickle-code-exec/os_system.pkl"),
+        deep.join("m.pkl"),
+    )
+    .unwrap();
+    std::fs::copy(fixtures().join("benign/logreg.joblib"), base.join("m.joblib")).unwrap();
+    let report = scan_paths(std::slice::from_ref(&base), &ScanOptions::default()).unwrap();
+    std::fs::remove_dir_all(&base).unwrap();
+    assert!(
+        report
+            .findings
+            .iter()
+            .any(|f| f.rule == "scan-limit-exceeded" && f.message.contains("nested more than 64")),
+        "{:?}",
+        report.findings
+    );
 }
 
 #[test]
@@ -284,7 +408,11 @@ fn large_zip_read_on_demand_matches_the_in_memory_scan() {
     ]);
     let path = std::env::temp_dir().join(format!("portcullis-scan-large-{}.pt", std::process::id()));
     std::fs::write(&path, &bytes).unwrap();
-    let report = scan_paths(std::slice::from_ref(&path), &ScanOptions::default()).unwrap();
+    let digests = ScanOptions {
+        digests: true,
+        ..ScanOptions::default()
+    };
+    let report = scan_paths(std::slice::from_ref(&path), &digests).unwrap();
     std::fs::remove_file(&path).unwrap();
     let name = path.display().to_string();
     let (formats, in_memory) = scan_bytes(&name, &bytes, &ScanOptions::default());
@@ -327,7 +455,11 @@ fn large_safetensors_and_gguf_are_checked_from_their_head_like_in_memory() {
     ] {
         let path = std::env::temp_dir().join(format!("portcullis-scan-large-{}.{ext}", std::process::id()));
         std::fs::write(&path, &bytes).unwrap();
-        let report = scan_paths(std::slice::from_ref(&path), &ScanOptions::default()).unwrap();
+        let digests = ScanOptions {
+            digests: true,
+            ..ScanOptions::default()
+        };
+        let report = scan_paths(std::slice::from_ref(&path), &digests).unwrap();
         std::fs::remove_file(&path).unwrap();
         let (formats, in_memory) = scan_bytes(&path.display().to_string(), &bytes, &ScanOptions::default());
         assert_eq!(report.findings, in_memory, "{ext}");
