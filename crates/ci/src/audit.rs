@@ -131,18 +131,7 @@ fn system_by_content(doc: &Node) -> Option<System> {
     {
         return Some(System::GithubActions);
     }
-    if doc.get("pool").is_some()
-        || doc.get("trigger").is_some()
-        || doc.get("pr").is_some()
-        || doc
-            .get("stages")
-            .and_then(Node::as_seq)
-            .is_some_and(|s| s.iter().any(|x| x.get("stage").is_some()))
-        || doc.get("jobs").and_then(Node::as_seq).is_some_and(|s| {
-            s.iter()
-                .any(|x| x.get("job").is_some() || x.get("deployment").is_some())
-        })
-    {
+    if azure_header(doc) || azure_stages_or_jobs(doc) {
         return Some(System::AzurePipelines);
     }
     let gitlabish = doc.as_map().is_some_and(|m| {
@@ -170,17 +159,23 @@ fn azure_root_text(src: &str) -> bool {
 /// items, or steps. A template file (only `parameters:` and `steps:`) is not a
 /// root: the pipeline that includes it is audited with it.
 fn azure_root_shape(doc: &Node) -> bool {
-    let header = doc.get("trigger").is_some() || doc.get("pr").is_some() || doc.get("pool").is_some();
-    let body = doc
-        .get("stages")
+    azure_header(doc) && (azure_stages_or_jobs(doc) || doc.get("steps").and_then(Node::as_seq).is_some())
+}
+
+/// A trigger, `pr` or pool: keys only a root Azure pipeline has.
+fn azure_header(doc: &Node) -> bool {
+    doc.get("trigger").is_some() || doc.get("pr").is_some() || doc.get("pool").is_some()
+}
+
+/// Stages of `stage:` items or jobs of `job:`/`deployment:` items.
+fn azure_stages_or_jobs(doc: &Node) -> bool {
+    doc.get("stages")
         .and_then(Node::as_seq)
         .is_some_and(|s| s.iter().any(|x| x.get("stage").is_some()))
         || doc.get("jobs").and_then(Node::as_seq).is_some_and(|s| {
             s.iter()
                 .any(|x| x.get("job").is_some() || x.get("deployment").is_some())
         })
-        || doc.get("steps").and_then(Node::as_seq).is_some();
-    header && body
 }
 
 /// Whether a walked file is worth opening.
