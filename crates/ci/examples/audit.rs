@@ -1,13 +1,14 @@
 //! Audits CI definitions from the command line, for benchmarks and manual
-//! runs until the `portcullis audit-ci` subcommand is wired.
+//! runs without building the CLI.
 //!
-//! Usage: `audit [--format human|json|sarif] [--quiet] PATH...`
+//! Usage: `audit [--format human|json] [--quiet] PATH...` (SARIF:
+//! `portcullis audit-ci --format sarif`)
 //! Exit codes: 0 clean, 1 findings at or above high, 2 error.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use portcullis_ci::{audit_paths, render_human, sarif, AuditOptions};
+use portcullis_ci::{audit_paths, render_human, AuditOptions};
 use portcullis_evidence::Severity;
 
 fn main() -> ExitCode {
@@ -26,7 +27,6 @@ fn main() -> ExitCode {
     if !quiet {
         match format.as_str() {
             "json" => println!("{}", serde_json::json!({ "findings": report.findings })),
-            "sarif" => println!("{}", sarif::to_sarif(&report)),
             _ => print!("{}", render_human(&report, &report.sources, false)),
         }
     } else {

@@ -131,18 +131,7 @@ fn system_by_content(doc: &Node) -> Option<System> {
     {
         return Some(System::GithubActions);
     }
-    if doc.get("pool").is_some()
-        || doc.get("trigger").is_some()
-        || doc.get("pr").is_some()
-        || doc
-            .get("stages")
-            .and_then(Node::as_seq)
-            .is_some_and(|s| s.iter().any(|x| x.get("stage").is_some()))
-        || doc.get("jobs").and_then(Node::as_seq).is_some_and(|s| {
-            s.iter()
-                .any(|x| x.get("job").is_some() || x.get("deployment").is_some())
-        })
-    {
+    if azure_header(doc) || azure_stages_or_jobs(doc) {
         return Some(System::AzurePipelines);
     }
     let gitlabish = doc.as_map().is_some_and(|m| {
@@ -153,6 +142,40 @@ fn system_by_content(doc: &Node) -> Option<System> {
         return Some(System::GitlabCi);
     }
     None
+}
+
+/// Whether text may be a root Azure Pipelines file (a cheap test before
+/// parsing a walked YAML file whose name says nothing): Azure pipelines are
+/// registered by path in the project's settings, so they live in any folder
+/// under any name (`.pipelines/ci.yml`, `mlops/devops-pipelines/deploy.yml`).
+fn azure_root_text(src: &str) -> bool {
+    let top = |key: &str| src.lines().any(|l| l.starts_with(key));
+    (top("trigger:") || top("pr:") || top("pool:") || top("resources:"))
+        && (top("stages:") || top("jobs:") || top("steps:"))
+}
+
+/// Whether a parsed document has a root Azure pipeline's shape: a trigger,
+/// `pr` or pool, and stages of `stage:` items, jobs of `job:`/`deployment:`
+/// items, or steps. A template file (only `parameters:` and `steps:`) is not a
+/// root: the pipeline that includes it is audited with it.
+fn azure_root_shape(doc: &Node) -> bool {
+    azure_header(doc) && (azure_stages_or_jobs(doc) || doc.get("steps").and_then(Node::as_seq).is_some())
+}
+
+/// A trigger, `pr` or pool: keys only a root Azure pipeline has.
+fn azure_header(doc: &Node) -> bool {
+    doc.get("trigger").is_some() || doc.get("pr").is_some() || doc.get("pool").is_some()
+}
+
+/// Stages of `stage:` items or jobs of `job:`/`deployment:` items.
+fn azure_stages_or_jobs(doc: &Node) -> bool {
+    doc.get("stages")
+        .and_then(Node::as_seq)
+        .is_some_and(|s| s.iter().any(|x| x.get("stage").is_some()))
+        || doc.get("jobs").and_then(Node::as_seq).is_some_and(|s| {
+            s.iter()
+                .any(|x| x.get("job").is_some() || x.get("deployment").is_some())
+        })
 }
 
 /// Whether a walked file is worth opening.
@@ -318,7 +341,9 @@ fn audit_one(path: &Path, walk_root: &Path, explicit: bool, options: &AuditOptio
             }
         }
     } else {
-        if by_name.is_none() && !explicit && !(src.contains("argoproj.io") || src.contains("tekton.dev")) {
+        let k8s_text = src.contains("argoproj.io") || src.contains("tekton.dev");
+        let azure_text = azure_root_text(&src);
+        if by_name.is_none() && !explicit && !k8s_text && !azure_text {
             // A walked YAML file that names no CI system: not ours.
             return None;
         }
@@ -332,7 +357,15 @@ fn audit_one(path: &Path, walk_root: &Path, explicit: bool, options: &AuditOptio
                 })
             }
         };
-        let detected = by_name.or_else(|| docs.iter().find_map(system_by_content));
+        let mut detected = by_name.or_else(|| docs.iter().find_map(system_by_content));
+        if by_name.is_none() && !explicit && !k8s_text {
+            // Walked and unnamed, opened for its Azure shape: only a root
+            // Azure pipeline counts (GitHub and GitLab run files by path).
+            let root = docs.first().is_some_and(azure_root_shape);
+            if !(detected == Some(System::AzurePipelines) && root) {
+                detected = None;
+            }
+        }
         system = detected;
         let loader = Loader {
             root: repo_root(path, walk_root),

@@ -143,13 +143,28 @@ pub const PATTERNS: &[Pattern] = &[
         Deploy,
         "SageMaker endpoint",
         &["sagemaker"],
+        // Whole commands: `create-endpoint-config` only prepares one.
         &[
-            "create-endpoint",
-            "update-endpoint",
-            "create_endpoint",
-            "update_endpoint",
+            "create-endpoint ",
+            "update-endpoint ",
+            "create_endpoint(",
+            "update_endpoint(",
         ],
         High,
+    ),
+    p(
+        Deploy,
+        "Azure ML (v1 CLI) model deploy",
+        &["az", "ml", "model", "deploy"],
+        &[],
+        High,
+    ),
+    p(
+        Deploy,
+        "endpoint traffic allocation",
+        &["traffic"],
+        &["endpoint", "deployment"],
+        Low,
     ),
     p(
         Deploy,
@@ -364,11 +379,37 @@ fn find_word(hay: &str, needle: &str, from: usize) -> Option<usize> {
     None
 }
 
+/// Finds `needle` as a word that is not a directory in a path (`/deploy/`):
+/// for the generic low-confidence rows, where a folder name is no verb.
+fn find_word_not_dir(hay: &str, needle: &str, from: usize) -> Option<usize> {
+    let mut start = from;
+    while let Some(end) = find_word(hay, needle, start) {
+        let at = end - needle.len();
+        let word_end = hay
+            .get(end..)
+            .and_then(|t| t.find(|c: char| !(c.is_alphanumeric() || c == '-' || c == '_')))
+            .map_or(hay.len(), |i| end + i);
+        let dir = hay.get(..at).is_some_and(|b| b.ends_with('/'))
+            && hay.get(word_end..).is_some_and(|a| a.starts_with('/'));
+        if !dir {
+            return Some(end);
+        }
+        start = end;
+    }
+    None
+}
+
 /// Whether one (lowercased) line matches a row.
 pub fn line_matches(line: &str, pattern: &Pattern) -> bool {
+    let generic = pattern.confidence == Low;
     let mut at = 0;
     for word in pattern.all {
-        match find_word(line, word, at) {
+        let found = if generic {
+            find_word_not_dir(line, word, at)
+        } else {
+            find_word(line, word, at)
+        };
+        match found {
             Some(end) => at = end,
             None => return false,
         }
@@ -565,6 +606,55 @@ mod tests {
                 .kind,
             Kind::Deploy
         );
+    }
+
+    #[test]
+    fn a_deploy_folder_in_a_path_is_not_a_deploy_verb() {
+        // An endpoint (no model yet) created from a file under `deploy/`.
+        let mut s = Step {
+            uses: Some(Text::new(
+                "org/templates/create-endpoint.yml@main",
+                Pos::new(1, 1),
+            )),
+            ..Step::default()
+        };
+        s.with.push((
+            "endpoint_file".into(),
+            Text::new("mlops/azureml/deploy/online/online-endpoint.yml", Pos::new(2, 1)),
+        ));
+        assert!(classify_step(&s).is_none());
+        assert_eq!(
+            classify_step(&run("./scripts/deploy-model.sh --endpoint prod"))
+                .unwrap()
+                .kind,
+            Kind::Deploy
+        );
+    }
+
+    #[test]
+    fn sagemaker_endpoint_config_is_not_the_endpoint() {
+        let s = run("aws sagemaker create-endpoint-config --x 1\naws sagemaker create-endpoint --y 2\n");
+        let hit = classify_step(&s).unwrap();
+        assert_eq!(hit.run_offset, Some(43));
+    }
+
+    #[test]
+    fn traffic_switches_and_v1_model_deploys_are_deploys() {
+        assert_eq!(
+            classify_step(&run("az ml model deploy --name x --model m:1"))
+                .unwrap()
+                .confidence,
+            Confidence::High
+        );
+        let mut s = Step {
+            uses: Some(Text::new("org/t/allocate-traffic.yml@main", Pos::new(1, 1))),
+            ..Step::default()
+        };
+        s.with
+            .push(("traffic_allocation".into(), Text::new("blue=100", Pos::new(2, 1))));
+        s.with
+            .push(("endpoint_name".into(), Text::new("taxi", Pos::new(3, 1))));
+        assert_eq!(classify_step(&s).unwrap().kind, Kind::Deploy);
     }
 
     #[test]

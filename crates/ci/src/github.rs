@@ -70,7 +70,10 @@ fn parse_triggers(on: &Node, pipeline: &mut Pipeline) {
             for (k, v) in entries {
                 let Some(name) = k.as_str() else { continue };
                 pipeline.triggers.push(Text::new(name, k.pos));
-                if matches!(name, "workflow_dispatch" | "workflow_call") {
+                // Only a dispatch input is typed by the person starting the
+                // run; a `workflow_call` input is set by the calling workflow,
+                // which is audited where it is written.
+                if name == "workflow_dispatch" {
                     if let Some(inputs) = v.get("inputs").and_then(Node::as_map) {
                         for (ik, iv) in inputs {
                             let Some(iname) = ik.as_str() else { continue };

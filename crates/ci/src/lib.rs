@@ -11,7 +11,9 @@
 //! other files are still audited.
 //!
 //! The public surface is [`audit_paths`], [`AuditOptions`], [`AuditConfig`],
-//! [`AuditReport`], [`rules()`], [`render_human`] and [`sarif::to_sarif`].
+//! [`AuditReport`], [`rules()`] and [`render_human`]; SARIF and other
+//! machine formats are rendered by the report crate from [`rules()`] and the
+//! findings, so this crate depends on the shared types only.
 #![deny(missing_docs)]
 
 pub mod audit;
@@ -25,7 +27,6 @@ pub mod k8s;
 pub mod model;
 pub mod render;
 pub mod rules;
-pub mod sarif;
 pub mod yaml;
 
 pub use audit::{audit_paths, AuditOptions, AuditReport, AuditedFile, FileStatus};

@@ -456,6 +456,72 @@ fn references_input(text: &str, name: &str) -> Option<usize> {
     None
 }
 
+/// The repository alias of an unresolved `template: path@repo` marker.
+fn template_repo(what: &str) -> Option<&str> {
+    let rest = what.strip_prefix("template '")?;
+    let tpl = rest.split('\'').next()?;
+    let (_, repo) = tpl.rsplit_once('@')?;
+    (!repo.is_empty()).then_some(repo)
+}
+
+/// Words of a job name or environment that say the target is not
+/// production: a deploy there is how a model is evaluated before release.
+const PREPRODUCTION: &[&str] = &[
+    "test",
+    "testing",
+    "staging",
+    "dev",
+    "development",
+    "qa",
+    "sandbox",
+    "nonprod",
+    "preprod",
+    "uat",
+];
+
+/// The words of a name, split at non-alphanumerics and at camelCase humps
+/// (`DeployToTest` → deploy, to, test), lowercased.
+fn name_words(name: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut cur = String::new();
+    let mut prev_lower = false;
+    for c in name.chars() {
+        if !c.is_alphanumeric() {
+            if !cur.is_empty() {
+                words.push(std::mem::take(&mut cur));
+            }
+            prev_lower = false;
+            continue;
+        }
+        if c.is_uppercase() && prev_lower && !cur.is_empty() {
+            words.push(std::mem::take(&mut cur));
+        }
+        prev_lower = c.is_lowercase() || c.is_ascii_digit();
+        cur.extend(c.to_lowercase());
+    }
+    if !cur.is_empty() {
+        words.push(cur);
+    }
+    words
+}
+
+/// Whether a deploy job targets a pre-production stage by its id, name or
+/// environment (and none of them says production).
+fn is_preproduction(job: &Job) -> bool {
+    let mut words = name_words(&job.id);
+    words.extend(job.name.as_deref().map(name_words).unwrap_or_default());
+    words.extend(
+        job.environment
+            .as_ref()
+            .map(|e| name_words(&e.value))
+            .unwrap_or_default(),
+    );
+    let prod = words
+        .iter()
+        .any(|w| w == "prod" || w == "production" || w == "prd");
+    !prod && words.iter().any(|w| PREPRODUCTION.contains(&w.as_str()))
+}
+
 const SWALLOW: &[&str] = &[
     "|| true",
     "||true",
@@ -473,6 +539,12 @@ pub fn check(p: &Pipeline, lines: &[&str]) -> Vec<Finding> {
     let f = Facts::new(p, lines);
     let mut out = Vec::new();
     let deploys = f.deploys();
+    // A GitHub workflow only ever called by other workflows: its caller's
+    // job is the deploy that needs the gate and the approval, and the caller
+    // is audited where it is written.
+    let reusable = p.system == System::GithubActions
+        && !p.triggers.is_empty()
+        && p.triggers.iter().all(|t| t.value == "workflow_call");
     let any_gate = (0..p.jobs.len()).any(|j| f.job_gate_like(j));
 
     for &j in &{
@@ -491,11 +563,37 @@ pub fn check(p: &Pipeline, lines: &[&str]) -> Vec<Finding> {
         }
     }
 
+    // Many steps from one other repository are one blind spot: report the
+    // first, with the count, rather than one finding per template line.
+    let mut seen_repos: HashMap<&str, usize> = HashMap::new();
     for m in &p.unresolved {
+        if let Some(r) = template_repo(&m.what) {
+            *seen_repos.entry(r).or_insert(0) += 1;
+        }
+    }
+    let mut reported_repos: HashSet<&str> = HashSet::new();
+    for m in &p.unresolved {
+        let repo = template_repo(&m.what);
+        if let Some(r) = repo {
+            if !reported_repos.insert(r) {
+                continue;
+            }
+        }
+        let more = repo
+            .and_then(|r| seen_repos.get(r))
+            .filter(|n| **n > 1)
+            .map(|n| {
+                format!(
+                    " (and {} more templates from '{}')",
+                    n - 1,
+                    repo.unwrap_or_default()
+                )
+            })
+            .unwrap_or_default();
         out.push(
             finding(
                 &PIPELINE_NOT_ANALYSABLE,
-                format!("not analysed: {}; gates defined there are not seen", m.what),
+                format!("not analysed: {}{more}; gates defined there are not seen", m.what),
             )
             .at(loc(&p.file, m.pos, "unresolved"))
             .confidence(Confidence::High),
@@ -516,7 +614,8 @@ pub fn check(p: &Pipeline, lines: &[&str]) -> Vec<Finding> {
                 .strip_prefix("workflow_run:")
                 .is_some_and(|w| classify::classify_name(w) == Some(Kind::Gate))
         });
-        if gates.is_empty() && !upstream_gate_workflow {
+        let preprod = is_preproduction(job);
+        if gates.is_empty() && !upstream_gate_workflow && !reusable {
             let optional_gate = f.ancestors(j, true).into_iter().find(|&a| f.job_gate_like(a));
             let elsewhere = (0..p.jobs.len()).find(|&a| a != j && f.job_gate_like(a));
             match optional_gate.or(elsewhere) {
@@ -552,16 +651,23 @@ pub fn check(p: &Pipeline, lines: &[&str]) -> Vec<Finding> {
                         Confidence::Low
                     };
                     let _ = any_gate;
-                    out.push(
-                        finding(
-                            &DEPLOY_WITHOUT_GATE,
-                            format!(
-                                "deploy step {desc} has no evaluation or scan gate on any path before it"
-                            ),
-                        )
-                        .at(dloc.clone())
-                        .confidence(c),
-                    );
+                    let mut fd = finding(
+                        &DEPLOY_WITHOUT_GATE,
+                        format!(
+                            "deploy step {desc} has no evaluation or scan gate on any path before it{}",
+                            if preprod {
+                                " (the job names a pre-production target, so this is reported as low)"
+                            } else {
+                                ""
+                            }
+                        ),
+                    )
+                    .at(dloc.clone())
+                    .confidence(c);
+                    if preprod {
+                        fd.severity = Severity::Low;
+                    }
+                    out.push(fd);
                 }
             }
         } else if let Some(&g) = gates.first() {
@@ -639,7 +745,7 @@ pub fn check(p: &Pipeline, lines: &[&str]) -> Vec<Finding> {
                 jb.approval.is_some() || jb.manual.as_ref().is_some_and(|(_, b)| *b || a == j)
             })
         });
-        if !approved {
+        if !approved && !reusable && !preprod {
             out.push(
                 finding(
                     &DEPLOY_WITHOUT_APPROVAL,
@@ -819,7 +925,11 @@ pub fn check(p: &Pipeline, lines: &[&str]) -> Vec<Finding> {
                     );
                 }
             }
-            if let Some(uses) = &step.uses {
+            // Only GitHub references can name a commit: an Azure `task:
+            // Name@2` picks a major version of a marketplace task, and there
+            // is no finer pin to ask for.
+            let pinnable = p.system == System::GithubActions;
+            if let (Some(uses), true) = (&step.uses, pinnable) {
                 if let Some(r) = unpinned_ref(&uses.value) {
                     out.push(
                         finding(

@@ -77,23 +77,37 @@ pub struct OutputArgs {
 impl OutputArgs {
     /// Renders and writes a report.
     pub fn emit(&self, report: &Report, policy_file: Option<&str>) -> Result<()> {
-        let color = self.output.is_none()
-            && std::io::IsTerminal::is_terminal(&std::io::stdout())
-            && std::env::var_os("NO_COLOR").is_none();
+        let color = use_color(self.output.as_deref());
         let text = portcullis_report::render(report, self.format.into(), color, policy_file);
         self.write(&text)
     }
 
     /// Writes text to `--output` or stdout.
     pub fn write(&self, text: &str) -> Result<()> {
-        match &self.output {
-            Some(p) => {
-                std::fs::write(p, text).with_context(|| format!("cannot write the report to {}", p.display()))
-            }
-            None => {
-                print!("{text}");
-                Ok(())
-            }
+        write_output(self.output.as_deref(), text)
+    }
+}
+
+/// Whether terminal output may use colour: no `--output` file, stdout is a
+/// terminal, and `NO_COLOR` is unset.
+pub fn use_color(output: Option<&Path>) -> bool {
+    output.is_none()
+        && std::io::IsTerminal::is_terminal(&std::io::stdout())
+        && std::env::var_os("NO_COLOR").is_none()
+}
+
+/// Writes a rendered report to the `--output` file, or to stdout.
+///
+/// # Errors
+/// The file cannot be written.
+pub fn write_output(output: Option<&Path>, text: &str) -> Result<()> {
+    match output {
+        Some(p) => {
+            std::fs::write(p, text).with_context(|| format!("cannot write the report to {}", p.display()))
+        }
+        None => {
+            print!("{text}");
+            Ok(())
         }
     }
 }

@@ -11,6 +11,7 @@
 
 mod cmd;
 mod common;
+mod findings;
 mod progress;
 
 use std::process::ExitCode;

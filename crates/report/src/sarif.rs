@@ -1,9 +1,14 @@
 //! SARIF 2.1.0 for code-scanning uploads.
 //!
 //! One run per report; rules come from the analyzers' `RuleInfo`
-//! registries; each result carries a `partialFingerprints` entry computed
-//! from the rule, file, member and fragment — not the line — so a finding
-//! keeps its identity when unrelated lines move.
+//! registries (every registered rule is listed, so a dashboard can show the
+//! rule's help before it ever fires); each result carries a
+//! `partialFingerprints` entry computed from the rule, file, member and
+//! fragment (or, without a fragment, the message, which names jobs and steps
+//! rather than lines), so a finding keeps its identity when unrelated lines
+//! move. File paths become URI references (§3.10.3): characters a URI may
+//! not hold are percent-encoded. The output is checked against the OASIS
+//! JSON Schema in the CLI's integration tests.
 //! Spec: <https://docs.oasis-open.org/sarif/sarif/v2.1.0/sarif-v2.1.0.html>
 
 use std::collections::BTreeMap;
@@ -53,6 +58,41 @@ pub fn fingerprint(f: &Finding) -> String {
     portcullis_evidence::Sha256Digest(d).to_hex()
 }
 
+/// A file path as a SARIF `uri` (a URI reference): a `\` becomes `/` and every
+/// byte outside RFC 3986's unreserved, sub-delims, `:`, `@` and `/` is
+/// percent-encoded.
+pub fn path_uri(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for b in path.bytes() {
+        match b {
+            b'\\' => out.push('/'),
+            b'A'..=b'Z'
+            | b'a'..=b'z'
+            | b'0'..=b'9'
+            | b'-'
+            | b'.'
+            | b'_'
+            | b'~'
+            | b'!'
+            | b'$'
+            | b'&'
+            | b'\''
+            | b'('
+            | b')'
+            | b'*'
+            | b'+'
+            | b','
+            | b';'
+            | b'='
+            | b':'
+            | b'@'
+            | b'/' => out.push(char::from(b)),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
 fn location(loc: &portcullis_evidence::Location) -> Value {
     let mut region = serde_json::Map::new();
     if let Some(l) = loc.line {
@@ -72,7 +112,7 @@ fn location(loc: &portcullis_evidence::Location) -> Value {
     let mut phys = serde_json::Map::new();
     phys.insert(
         "artifactLocation".into(),
-        json!({"uri": loc.file.clone().unwrap_or_default()}),
+        json!({"uri": path_uri(loc.file.as_deref().unwrap_or_default())}),
     );
     if !region.is_empty() {
         phys.insert("region".into(), Value::Object(region));
@@ -91,7 +131,9 @@ fn location(loc: &portcullis_evidence::Location) -> Value {
     l
 }
 
-/// A SARIF log for findings from one tool component.
+/// A SARIF log for findings from one tool component: every rule of `rules`
+/// in registry order, then any rule id a finding names that the registry
+/// lacks, and one result per finding in the given order.
 pub fn from_findings(rules: &[RuleInfo], findings: &[Finding]) -> Value {
     let mut known: BTreeMap<String, usize> = BTreeMap::new();
     let mut rule_objs: Vec<Value> = Vec::new();
@@ -122,13 +164,17 @@ pub fn from_findings(rules: &[RuleInfo], findings: &[Finding]) -> Value {
         known.insert(id.to_string(), idx);
         idx
     };
+    for r in rules {
+        add_rule(r.id, Some(r), r.default_severity);
+    }
     let mut results = Vec::new();
     for f in findings {
         let info = rules.iter().find(|r| r.id == f.rule);
         let idx = add_rule(&f.rule, info, f.severity);
         let mut text = f.message.clone();
         if let Some(fix) = &f.fix {
-            text.push_str(&format!(" Fix: {fix}"));
+            let stop = if text.ends_with(['.', '!', '?']) { "" } else { "." };
+            text.push_str(&format!("{stop} Fix: {fix}"));
         }
         let mut r = json!({
             "ruleId": f.rule,
@@ -202,4 +248,69 @@ pub fn render(report: &Report, policy_file: Option<&str>) -> String {
         }
     }
     crate::json::to_pretty(&from_findings(&[], &findings))
+}
+
+#[cfg(test)]
+mod tests {
+    use portcullis_evidence::Location;
+
+    use super::*;
+
+    const RULES: &[RuleInfo] = &[
+        RuleInfo {
+            id: "first",
+            name: "First",
+            description: "d",
+            help: "h",
+            default_severity: Severity::High,
+            docs: "x.md#first",
+        },
+        RuleInfo {
+            id: "second",
+            name: "Second",
+            description: "d",
+            help: "h",
+            default_severity: Severity::Low,
+            docs: "x.md#second",
+        },
+    ];
+
+    #[test]
+    fn fingerprints_ignore_line_numbers_but_not_the_message() {
+        let at = |line| {
+            Finding::new("first", Severity::High, "job 'eval' only echoes")
+                .at(Location::file("w.yml").line_col(line, 1))
+        };
+        assert_eq!(fingerprint(&at(3)), fingerprint(&at(9)));
+        let other = Finding::new("first", Severity::High, "job 'test' only echoes")
+            .at(Location::file("w.yml").line_col(3, 1));
+        assert_ne!(fingerprint(&at(3)), fingerprint(&other));
+    }
+
+    #[test]
+    fn every_registered_rule_is_listed_and_rule_indexes_point_at_their_rule() {
+        let findings = [
+            Finding::new("second", Severity::Low, "b"),
+            Finding::new("unregistered", Severity::Medium, "c"),
+        ];
+        let log = from_findings(RULES, &findings);
+        let run = &log["runs"][0];
+        let ids: Vec<&str> = run["tool"]["driver"]["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(ids, ["first", "second", "unregistered"]);
+        assert_eq!(run["results"][0]["ruleIndex"], 1);
+        assert_eq!(run["results"][1]["ruleIndex"], 2);
+    }
+
+    #[test]
+    fn paths_become_uri_references() {
+        assert_eq!(path_uri("a/b c/{{x}}.yml"), "a/b%20c/%7B%7Bx%7D%7D.yml");
+        assert_eq!(path_uri("dir\\w.yml"), "dir/w.yml");
+        assert_eq!(path_uri("/abs/50%.yml"), "/abs/50%25.yml");
+        assert_eq!(path_uri("é"), "%C3%A9");
+    }
 }

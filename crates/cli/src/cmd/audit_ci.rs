@@ -3,65 +3,28 @@
 //!
 //! Exit codes: 0 no finding at or above `--fail-on`; 1 findings at or above
 //! it; 2 a config error, or a pipeline file that could not be read or parsed.
+//! The SARIF log comes from the report crate's renderer fed with the
+//! auditor's rule registry, like `scan`'s.
 
 use std::path::PathBuf;
 
 use anyhow::{Context as _, Result};
-use clap::ValueEnum;
-use portcullis_ci::{audit_paths, render_human, sarif, AuditConfig, AuditOptions};
-use portcullis_evidence::Severity;
+use portcullis_ci::{audit_paths, render_human, AuditConfig, AuditOptions};
 
 use crate::common::Exit;
-
-/// Output of `audit-ci`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum AuditFormat {
-    /// Findings with source lines and carets.
-    Human,
-    /// `{"findings": [...]}` of the shared finding type.
-    Json,
-    /// SARIF 2.1.0.
-    Sarif,
-}
-
-/// Severity names on the command line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum SeverityArg {
-    /// Low.
-    Low,
-    /// Medium.
-    Medium,
-    /// High.
-    High,
-    /// Critical.
-    Critical,
-}
-
-impl From<SeverityArg> for Severity {
-    fn from(s: SeverityArg) -> Severity {
-        match s {
-            SeverityArg::Low => Severity::Low,
-            SeverityArg::Medium => Severity::Medium,
-            SeverityArg::High => Severity::High,
-            SeverityArg::Critical => Severity::Critical,
-        }
-    }
-}
+use crate::findings::{self, FindingsArgs, FindingsFormat, SeverityArg};
 
 /// Arguments of `audit-ci`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Files or directories to audit (default: the current directory).
     pub paths: Vec<PathBuf>,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = AuditFormat::Human)]
-    pub format: AuditFormat,
+    /// `--format`, `--fail-on`, `--output`.
+    #[command(flatten)]
+    pub out: FindingsArgs,
     /// Drop findings below this severity.
     #[arg(long, value_enum, default_value_t = SeverityArg::Low)]
     pub min_severity: SeverityArg,
-    /// Exit 1 when a finding is at or above this severity.
-    #[arg(long, value_enum, default_value_t = SeverityArg::High)]
-    pub fail_on: SeverityArg,
     /// Config file with ignores and severity overrides.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -87,18 +50,15 @@ pub fn run(args: Args) -> Result<Exit> {
         ..AuditOptions::default()
     };
     let report = audit_paths(&paths, &options);
-    match args.format {
-        AuditFormat::Human => {
-            let color = std::io::IsTerminal::is_terminal(&std::io::stdout())
-                && std::env::var_os("NO_COLOR").is_none();
-            print!("{}", render_human(&report, &report.sources, color));
-        }
-        AuditFormat::Json => {
+    let text = match args.out.format {
+        FindingsFormat::Human => render_human(&report, &report.sources, args.out.color()),
+        FindingsFormat::Json => {
             let v = serde_json::json!({ "findings": report.findings });
-            println!("{}", serde_json::to_string_pretty(&v)?);
+            format!("{}\n", serde_json::to_string_pretty(&v)?)
         }
-        AuditFormat::Sarif => println!("{}", serde_json::to_string_pretty(&sarif::to_sarif(&report))?),
-    }
+        FindingsFormat::Sarif => findings::sarif(portcullis_ci::rules(), &report.findings)?,
+    };
+    args.out.write(&text)?;
     if report.has_errors() {
         for f in &report.files {
             if let portcullis_ci::FileStatus::Error(e) = &f.status {
@@ -107,10 +67,9 @@ pub fn run(args: Args) -> Result<Exit> {
         }
         return Ok(Exit::Error);
     }
-    let bar: Severity = args.fail_on.into();
-    if report.findings.iter().any(|f| f.severity >= bar) {
-        Ok(Exit::Denied)
+    Ok(if args.out.fails(&report.findings) {
+        Exit::Denied
     } else {
-        Ok(Exit::Ok)
-    }
+        Exit::Ok
+    })
 }

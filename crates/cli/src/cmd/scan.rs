@@ -9,48 +9,13 @@
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-use anyhow::{Context as _, Result};
-use clap::ValueEnum;
+use anyhow::Result;
 use portcullis_evidence::Severity;
 use portcullis_report::human::{finding_line, Style};
 use portcullis_scan::{rules, scan_paths, Allowlist, ScanOptions, ScanReport};
 
 use crate::common::Exit;
-
-/// Output of `scan`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ScanFormat {
-    /// Terminal text (coloured on a TTY).
-    Human,
-    /// JSON: files scanned and findings with fingerprints.
-    Json,
-    /// SARIF 2.1.0 with the scanner's rule metadata.
-    Sarif,
-}
-
-/// A severity bar on the command line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum SeverityArg {
-    /// Fail on any finding.
-    Low,
-    /// Fail on medium and above.
-    Medium,
-    /// Fail on high and above (the default).
-    High,
-    /// Fail on critical only.
-    Critical,
-}
-
-impl From<SeverityArg> for Severity {
-    fn from(s: SeverityArg) -> Severity {
-        match s {
-            SeverityArg::Low => Severity::Low,
-            SeverityArg::Medium => Severity::Medium,
-            SeverityArg::High => Severity::High,
-            SeverityArg::Critical => Severity::Critical,
-        }
-    }
-}
+use crate::findings::{FindingsArgs, FindingsFormat};
 
 /// Arguments of `scan`.
 #[derive(Debug, clap::Args)]
@@ -58,12 +23,9 @@ pub struct Args {
     /// Model files or directories (scanned recursively; formats are detected by content).
     #[arg(required = true, value_name = "PATH")]
     pub paths: Vec<PathBuf>,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = ScanFormat::Human)]
-    pub format: ScanFormat,
-    /// Exit 1 when a finding is at or above this severity.
-    #[arg(long, value_enum, default_value_t = SeverityArg::High)]
-    pub fail_on: SeverityArg,
+    /// `--format`, `--fail-on`, `--output`.
+    #[command(flatten)]
+    pub out: FindingsArgs,
     /// Treat medium findings (unknown third-party globals, foreign Keras modules) as high.
     #[arg(long)]
     pub strict: bool,
@@ -74,9 +36,6 @@ pub struct Args {
     /// default: the scan then reads only the bytes its analysis needs).
     #[arg(long)]
     pub digests: bool,
-    /// Write the report to FILE instead of stdout.
-    #[arg(long, value_name = "FILE")]
-    pub output: Option<PathBuf>,
 }
 
 /// Runs `scan`.
@@ -90,17 +49,12 @@ pub fn run(args: Args) -> Result<Exit> {
         options.allowlist = Some(Allowlist::from_file(path)?);
     }
     let report = scan_paths(&args.paths, &options)?;
-    let bar = Severity::from(args.fail_on);
-    let failed = report.at_or_above(bar).next().is_some();
-    let text = match args.format {
-        ScanFormat::Human => {
-            let color = args.output.is_none()
-                && std::io::IsTerminal::is_terminal(&std::io::stdout())
-                && std::env::var_os("NO_COLOR").is_none();
-            human(&report, bar, Style::new(color))
-        }
-        ScanFormat::Json => json(&report)?,
-        ScanFormat::Sarif => {
+    let bar = Severity::from(args.out.fail_on);
+    let failed = args.out.fails(&report.findings);
+    let text = match args.out.format {
+        FindingsFormat::Human => human(&report, bar, Style::new(args.out.color())),
+        FindingsFormat::Json => json(&report)?,
+        FindingsFormat::Sarif => {
             let mut log = portcullis_report::sarif::from_findings(rules(), &report.findings);
             // One fingerprint definition for JSON and SARIF: the scanner's,
             // keyed on the path relative to the scan root.
@@ -113,12 +67,7 @@ pub fn run(args: Args) -> Result<Exit> {
             format!("{}\n", serde_json::to_string_pretty(&log)?)
         }
     };
-    match &args.output {
-        Some(p) => {
-            std::fs::write(p, text).with_context(|| format!("cannot write the report to {}", p.display()))?
-        }
-        None => print!("{text}"),
-    }
+    args.out.write(&text)?;
     Ok(if failed { Exit::Denied } else { Exit::Ok })
 }
 

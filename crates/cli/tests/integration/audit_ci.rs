@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use assert_cmd::Command;
 
+use crate::sarif_schema::valid_sarif_stdout;
+
 fn fixture(rule: &str, case: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../ci/tests/fixtures")
@@ -74,18 +76,122 @@ fn audit_ci_exits_2_on_unparseable_pipelines_and_bad_config() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
-#[test]
-fn audit_ci_sarif_lists_rules_with_help_uris() {
+fn sarif_of(paths: &[PathBuf]) -> serde_json::Value {
     let out = portcullis()
         .args(["audit-ci", "--format", "sarif"])
-        .arg(fixture("fake-gate", "gh-echo-eval"))
+        .args(paths)
         .output()
         .unwrap();
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(v["version"], "2.1.0");
-    assert!(v["runs"][0]["tool"]["driver"]["rules"][0]["helpUri"]
-        .as_str()
-        .unwrap()
-        .contains("audit-ci.md#"));
-    assert_eq!(v["runs"][0]["results"][0]["ruleId"], "fake-gate");
+    assert!(
+        matches!(out.status.code(), Some(0 | 1)),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    valid_sarif_stdout(&out.stdout, &format!("audit-ci {paths:?}"))
+}
+
+fn fixtures_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../ci/tests/fixtures")
+}
+
+#[test]
+fn audit_ci_sarif_passes_the_schema_for_fixtures_with_findings_and_related_locations() {
+    for (rule, case) in [
+        ("fake-gate", "gh-echo-eval"),
+        ("gate-not-on-deploy-path", "gh-sibling"),
+        ("deploy-runs-on-gate-failure", "gh-always"),
+        ("gate-result-swallowed", "gitlab-set-e"),
+        ("approval-without-submitter", "jenkins-no-submitter"),
+        ("deploy-without-gate", "gh-gated"),
+    ] {
+        sarif_of(&[fixture(rule, case)]);
+    }
+    // Every tuning and held-out case at once: all systems, all rules.
+    let log = sarif_of(&[fixtures_root()]);
+    let results = log["runs"][0]["results"].as_array().unwrap();
+    assert!(results.len() > 50, "{}", results.len());
+    assert!(results
+        .iter()
+        .any(|r| r["relatedLocations"][0]["message"]["text"] == "gate"));
+}
+
+#[test]
+fn audit_ci_sarif_lists_every_rule_with_help_uris_and_stable_fingerprints() {
+    let log = sarif_of(&[
+        fixture("fake-gate", "gh-echo-eval"),
+        fixture("gate-unpinned", "gh-action-branch"),
+    ]);
+    let run = &log["runs"][0];
+    assert_eq!(run["tool"]["driver"]["name"], "portcullis");
+    let rules = run["tool"]["driver"]["rules"].as_array().unwrap();
+    let ids: Vec<&str> = rules.iter().map(|r| r["id"].as_str().unwrap()).collect();
+    let registry: Vec<&str> = portcullis_ci::rules().iter().map(|r| r.id).collect();
+    assert_eq!(ids, registry);
+    for r in rules {
+        let uri = r["helpUri"].as_str().unwrap();
+        assert!(
+            uri.ends_with(&format!("audit-ci.md#{}", r["id"].as_str().unwrap())),
+            "{uri}"
+        );
+    }
+    let results = run["results"].as_array().unwrap();
+    assert_eq!(results[0]["ruleId"], "fake-gate");
+    for r in results {
+        let idx = usize::try_from(r["ruleIndex"].as_u64().unwrap()).unwrap();
+        assert_eq!(rules[idx]["id"], r["ruleId"]);
+        let region = &r["locations"][0]["physicalLocation"]["region"];
+        assert!(region["startLine"].as_u64().unwrap() >= 1);
+    }
+    // The same findings two lines lower keep their fingerprints.
+    let dir = tempfile::tempdir().unwrap();
+    let wf = dir.path().join(".github/workflows");
+    std::fs::create_dir_all(&wf).unwrap();
+    let src = std::fs::read_to_string(fixture("fake-gate", "gh-echo-eval").join(".github/workflows/d.yml"))
+        .unwrap();
+    let prints = |text: &str| -> Vec<serde_json::Value> {
+        std::fs::write(wf.join("d.yml"), text).unwrap();
+        let log = sarif_of(&[dir.path().to_path_buf()]);
+        log["runs"][0]["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["partialFingerprints"].clone())
+            .collect()
+    };
+    let before = prints(&src);
+    assert!(!before.is_empty());
+    assert_eq!(before, prints(&format!("# a comment\n# another\n{src}")));
+}
+
+/// Run from the fixtures folder with a relative path, as in CI: the URIs
+/// and the fingerprints (which hash the path as given) do not depend on
+/// where the repository is checked out.
+#[test]
+fn audit_ci_sarif_results_snapshot() {
+    let out = portcullis()
+        .current_dir(fixtures_root())
+        .args([
+            "audit-ci",
+            "--format",
+            "sarif",
+            "gate-not-on-deploy-path/gh-sibling",
+        ])
+        .output()
+        .unwrap();
+    let log = valid_sarif_stdout(&out.stdout, "audit-ci gh-sibling");
+    insta::assert_snapshot!(serde_json::to_string_pretty(&log["runs"][0]["results"]).unwrap());
+}
+
+#[test]
+fn audit_ci_writes_the_report_to_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("audit.sarif");
+    portcullis()
+        .args(["audit-ci", "--format", "sarif", "--output"])
+        .arg(&out)
+        .arg(fixture("fake-gate", "gh-echo-eval"))
+        .assert()
+        .code(1)
+        .stdout("");
+    valid_sarif_stdout(&std::fs::read(&out).unwrap(), "audit-ci --output");
 }

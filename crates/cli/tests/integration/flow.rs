@@ -2,6 +2,7 @@
 
 use std::io::Write as _;
 
+use crate::sarif_schema::valid_sarif_stdout;
 use crate::support::{redact, stderr, stdout, Quickstart};
 
 #[test]
@@ -215,14 +216,14 @@ fn every_output_format_renders_the_same_decision() {
         junit.contains("name=\"approvals\"") && junit.contains("<failure"),
         "{junit}"
     );
-    let sarif: serde_json::Value = serde_json::from_slice(
+    let sarif = valid_sarif_stdout(
         &q.cmd(&[&base[..], &["sarif"]].concat())
             .assert()
             .code(1)
             .get_output()
             .stdout,
-    )
-    .unwrap();
+        "decide --format sarif",
+    );
     assert_eq!(sarif["version"], "2.1.0");
     assert_eq!(sarif["runs"][0]["results"][0]["ruleId"], "approvals-missing");
     let md = stdout(&q.cmd(&[&base[..], &["markdown"]].concat()).assert().code(1));
@@ -367,4 +368,40 @@ fn the_credit_scoring_example_is_blocked_by_the_fairness_gate() {
         "{out}"
     );
     assert!(out.contains("✓ pass  performance"), "{out}");
+}
+
+#[test]
+fn run_and_eval_sarif_pass_the_schema() {
+    let q = Quickstart::new();
+    let a = q
+        .cmd(&[
+            "run",
+            "--policy",
+            "portcullis.yaml",
+            "--stage",
+            "prod",
+            "--key",
+            "keys/demo-ci.key",
+            "--author",
+            "dev",
+            "--format",
+            "sarif",
+        ])
+        .assert()
+        .code(1);
+    let log = valid_sarif_stdout(&a.get_output().stdout, "run --format sarif");
+    assert_eq!(log["runs"][0]["results"][0]["ruleId"], "approvals-missing");
+    let a = q
+        .cmd(&[
+            "eval",
+            "command",
+            "--set",
+            "argv=[sh, -c, 'exit 3']",
+            "--format",
+            "sarif",
+        ])
+        .assert()
+        .code(1);
+    let log = valid_sarif_stdout(&a.get_output().stdout, "eval --format sarif");
+    assert!(!log["runs"][0]["results"].as_array().unwrap().is_empty());
 }

@@ -2,6 +2,7 @@
 
 use assert_cmd::Command;
 
+use crate::sarif_schema::valid_sarif_stdout;
 use crate::support::repo_root;
 
 fn fixture(rel: &str) -> String {
@@ -39,7 +40,7 @@ fn scan_passes_a_scikit_learn_model_with_a_note_and_strict_fails_it() {
 #[test]
 fn scan_emits_sarif_with_rule_metadata_and_fingerprints() {
     let out = scan(&["--format", "sarif", &fixture("gguf-template-injection/ssti.gguf")]).code(1);
-    let log: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    let log = valid_sarif_stdout(&out.get_output().stdout, "scan ssti.gguf");
     let run = &log["runs"][0];
     let rules = run["tool"]["driver"]["rules"].as_array().unwrap();
     assert!(rules.iter().any(|r| r["id"] == "gguf-template-injection"
@@ -104,4 +105,12 @@ fn scan_of_an_empty_directory_is_exit_2_not_clean() {
     let out = scan(&[&dir.path().display().to_string()]).code(2);
     let err = String::from_utf8(out.get_output().stderr.clone()).unwrap();
     assert!(err.contains("nothing scanned"), "{err}");
+}
+
+#[test]
+fn scan_sarif_of_every_scanner_fixture_passes_the_schema() {
+    let out = scan(&["--format", "sarif", &fixture("")]).code(1);
+    let log = valid_sarif_stdout(&out.get_output().stdout, "scan of the scanner's fixtures");
+    let results = log["runs"][0]["results"].as_array().unwrap();
+    assert!(results.len() > 30, "{}", results.len());
 }
