@@ -6,4 +6,5 @@ mod flow;
 mod inputs;
 mod llm;
 mod scan;
+mod served;
 mod support;
