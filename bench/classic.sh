@@ -18,7 +18,7 @@ RUNS=${RUNS:-5}
 EX=examples/credit-scoring
 MODEL=$EX/models/forest.onnx
 DATA=$EX/data/applicants.csv
-cargo build -q --release -p portcullis-cli
+[ -n "${NO_BUILD:-}" ] || cargo build -q --release -p portcullis-cli
 BIN=target/release/portcullis
 
 rust_once() {
