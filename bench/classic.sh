@@ -4,24 +4,26 @@
 # in portcullis versus Python (onnxruntime + scikit-learn + fairlearn
 # MetricFrame). Whole-process wall time, 5 runs each, best and median.
 #
-# Needs: the credit-scoring example files, and a Python with
-# examples/credit-scoring/requirements.txt installed (PYTHON=path/to/python).
-# portcullis runs through the gates crate's example binary until the CLI's
-# `eval` is wired; it is built in the dev profile, where dependencies are
-# fully optimised and our own code at opt-level 1.
+# Needs: the credit-scoring example files and a Python with onnxruntime,
+# scikit-learn, pandas and fairlearn (PYTHON=path/to/python, default the
+# generator venv /work/.venv-gen/bin/python if present, else python3).
+# portcullis runs exactly what a user runs: the release CLI, one `eval` per
+# gate (two processes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PYTHON=${PYTHON:-python3}
+if [ -z "${PYTHON:-}" ]; then
+  if [ -x /work/.venv-gen/bin/python ]; then PYTHON=/work/.venv-gen/bin/python; else PYTHON=python3; fi
+fi
 RUNS=${RUNS:-5}
 EX=examples/credit-scoring
 MODEL=$EX/models/forest.onnx
 DATA=$EX/data/applicants.csv
-cargo build -q -p portcullis-gates --example eval_classic
-BIN=target/debug/examples/eval_classic
+[ -n "${NO_BUILD:-}" ] || cargo build -q --release -p portcullis-cli
+BIN=target/release/portcullis
 
 rust_once() {
-  "$BIN" performance --model "$MODEL" --data "$DATA" --set label=label --set slices=sex,race >/dev/null || true
-  "$BIN" fairness --model "$MODEL" --data "$DATA" --set label=label --set sensitive=sex,race >/dev/null || true
+  "$BIN" eval performance --model "$MODEL" --data "$DATA" --label label --set slices=sex,race --format json >/dev/null || [ $? -eq 1 ]  # 1 = a threshold failed; 2 would be an error
+  "$BIN" eval fairness --model "$MODEL" --data "$DATA" --label label --set sensitive=sex,race --format json >/dev/null || [ $? -eq 1 ]  # 1 = a threshold failed; 2 would be an error
 }
 py_once() {
   "$PYTHON" -W ignore bench/classic_baseline.py "$MODEL" "$DATA" >/dev/null

@@ -31,6 +31,7 @@ fn main() {
         path: Some(PathBuf::from(model)),
         digest: None,
         kind: None,
+        serve: None,
     };
     let mut sources = BTreeMap::new();
     sources.insert(

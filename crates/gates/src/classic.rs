@@ -8,11 +8,10 @@
 //! exactly which bytes were evaluated.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
-use portcullis_runtime::{encode_labels, Classifier, Matrix, OnnxClassifier, Prepared, Roles, Table};
+use portcullis_runtime::{encode_labels, Classifier, Matrix, Prepared, Roles, Table};
 
-use crate::gate::{DataSource, GateContext, GateError, InputRecord, ModelRef};
+use crate::gate::{DataSource, GateContext, GateError, InputRecord};
 use crate::params::{sha256, LabelText, NameList};
 
 /// The dataset used when a spec names none.
@@ -35,72 +34,8 @@ pub struct DataKeys {
     pub features: Option<NameList>,
 }
 
-/// A model loaded for evaluation, with its input record.
-pub struct LoadedModel {
-    /// The classifier.
-    pub classifier: Box<dyn Classifier>,
-    /// Where it came from.
-    pub record: InputRecord,
-}
-
-/// Loads a model by its declared kind (ONNX files for now).
-///
-/// # Errors
-/// [`GateError::Input`] naming the model and the runtime's reason.
-pub fn load_model(role: &str, m: &ModelRef, ctx: &GateContext<'_>) -> Result<LoadedModel, GateError> {
-    let path = m
-        .path
-        .as_deref()
-        .ok_or_else(|| GateError::Input(format!("the {role} has no path; declare `{role}: {{path: …}}`")))?;
-    let path = ctx.resolve(path);
-    match m.kind.as_deref() {
-        None | Some("onnx") | Some("onnx-classifier") => {}
-        Some(other) => {
-            return Err(GateError::Input(format!(
-                "the {role} kind '{other}' cannot be evaluated by this gate (supported: onnx-classifier)"
-            )))
-        }
-    }
-    let bytes = read_bounded(&path, portcullis_runtime::onnx::MAX_MODEL_BYTES)?;
-    let digest = sha256(&bytes);
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let classifier: Box<dyn Classifier> = match OnnxClassifier::from_bytes_in_dir(
-        &bytes,
-        &path.display().to_string(),
-        dir,
-        &Default::default(),
-    ) {
-        Ok(c) => Box::new(c),
-        #[cfg(feature = "ort")]
-        Err(e) if e.to_string().contains("`ort` feature") => Box::new(
-            portcullis_runtime::onnx::OrtClassifier::load(&path)
-                .map_err(|o| GateError::Input(format!("{role}: {e}; onnxruntime also failed: {o}")))?,
-        ),
-        Err(e) => return Err(GateError::Input(format!("{role}: {e}"))),
-    };
-    Ok(LoadedModel {
-        classifier,
-        record: InputRecord {
-            role: role.to_string(),
-            uri: path.display().to_string(),
-            sha256: Some(digest),
-            model: None,
-        },
-    })
-}
-
-fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>, GateError> {
-    let meta = std::fs::metadata(path)
-        .map_err(|e| GateError::Input(format!("cannot read {}: {e}", path.display())))?;
-    if meta.len() > limit {
-        return Err(GateError::Input(format!(
-            "{} is {} bytes, over the {limit}-byte limit",
-            path.display(),
-            meta.len()
-        )));
-    }
-    std::fs::read(path).map_err(|e| GateError::Input(format!("cannot read {}: {e}", path.display())))
-}
+use crate::serve::read_bounded;
+pub use crate::serve::{load_model, LoadedModel};
 
 /// A dataset resolved from the context and the spec overrides.
 pub struct LoadedData {

@@ -410,7 +410,7 @@ impl Gate for FairnessGate {
             metrics: out,
             findings,
             details,
-            inputs: vec![model.record, data.record],
+            inputs: model.records().into_iter().chain([data.record]).collect(),
             failures: Vec::new(),
         })
     }

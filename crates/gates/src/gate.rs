@@ -21,6 +21,9 @@ pub struct ModelRef {
     pub digest: Option<Sha256Digest>,
     /// The declared kind (`onnx-classifier`, …), if any.
     pub kind: Option<String>,
+    /// The endpoint serving the model, when predictions come from it
+    /// rather than from the file at `path`.
+    pub serve: Option<crate::serve::Serve>,
 }
 
 /// A labelled dataset as the policy (or `eval --data`) declares it. A gate

@@ -24,6 +24,7 @@ pub mod require;
 pub mod robustness;
 pub mod run;
 pub mod scan;
+pub mod serve;
 pub mod stats;
 
 pub use gate::{

@@ -332,7 +332,7 @@ impl Gate for PerformanceGate {
             metrics: out,
             findings: Vec::new(),
             details,
-            inputs: vec![model.record, data.record],
+            inputs: model.records().into_iter().chain([data.record]).collect(),
             failures: Vec::new(),
         })
     }

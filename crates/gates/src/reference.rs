@@ -318,7 +318,12 @@ impl Gate for ReferenceGate {
             metrics: out,
             findings,
             details,
-            inputs: vec![candidate.record, reference.record, data.record],
+            inputs: candidate
+                .records()
+                .into_iter()
+                .chain(reference.records())
+                .chain([data.record])
+                .collect(),
             failures: Vec::new(),
         })
     }

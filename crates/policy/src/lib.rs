@@ -18,5 +18,7 @@ pub mod verify;
 
 pub use decide::{decide, Decision, GateState, GateStatus, Reason};
 pub use load::{from_str, load, PolicyError, Problem, MAX_POLICY_BYTES};
-pub use model::{ApprovalRule, DataDecl, GateDecl, ModelDecl, Policy, Pos, Signer, Stage, WaiverRule};
+pub use model::{
+    ApprovalRule, DataDecl, GateDecl, ModelDecl, Policy, Pos, ServeDecl, Signer, Stage, WaiverRule,
+};
 pub use verify::{classify, Accepted, Evidence, Rejected};

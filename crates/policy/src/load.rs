@@ -13,8 +13,10 @@ use portcullis_evidence::{PublicKey, Sha256Digest};
 use serde_saphyr::{Location, Spanned};
 use sha2::{Digest, Sha256};
 
-use crate::model::{ApprovalRule, DataDecl, GateDecl, ModelDecl, Policy, Pos, Signer, Stage, WaiverRule};
-use crate::raw::{RawPolicy, RawSigner, RawStage};
+use crate::model::{
+    ApprovalRule, DataDecl, GateDecl, ModelDecl, Policy, Pos, ServeDecl, Signer, Stage, WaiverRule,
+};
+use crate::raw::{RawModel, RawPolicy, RawServe, RawSigner, RawStage, Scalar};
 
 /// The largest policy file read, in bytes.
 pub const MAX_POLICY_BYTES: u64 = 4 * 1024 * 1024;
@@ -213,14 +215,8 @@ impl Checker {
                 format!("unsupported policy version {} (expected 1)", raw.version.value),
             );
         }
-        let model = raw.model.map(|m| ModelDecl {
-            path: self.resolve(&m.path.value),
-            kind: m.kind,
-        });
-        let reference = raw.reference.map(|m| ModelDecl {
-            path: self.resolve(&m.path.value),
-            kind: m.kind,
-        });
+        let model = raw.model.map(|m| self.model(m, "model"));
+        let reference = raw.reference.map(|m| self.model(m, "reference"));
         let data = raw
             .data
             .into_iter()
@@ -280,6 +276,98 @@ impl Checker {
             approvers,
             stages,
             gates,
+        }
+    }
+
+    fn model(&mut self, m: RawModel, what: &str) -> ModelDecl {
+        ModelDecl {
+            path: self.resolve(&m.path.value),
+            kind: m.kind,
+            serve: m.serve.map(|s| self.serve(s, what)),
+        }
+    }
+
+    /// Checks the shape of a `serve:` block (one endpoint, known protocol,
+    /// positive sizes); what the endpoint means is the gates' business.
+    fn serve(&mut self, s: Spanned<RawServe>, what: &str) -> ServeDecl {
+        let at = spos(&s);
+        let r = s.value;
+        match (&r.url, &r.command) {
+            (Some(_), Some(c)) => self.problem(
+                spos(c),
+                format!("{what}.serve: give either `url` (with `protocol`) or `command`, not both"),
+            ),
+            (None, None) => self.problem(
+                at,
+                format!("{what}.serve: expected `url` (with `protocol: kserve-v2` or `mlflow`) or `command: [program, args…]`"),
+            ),
+            (None, Some(c)) if c.value.is_empty() => {
+                self.problem(spos(c), format!("{what}.serve.command is empty"))
+            }
+            _ => {}
+        }
+        if let Some(u) = &r.url {
+            if !(u.value.starts_with("http://") || u.value.starts_with("https://")) {
+                self.problem(
+                    spos(u),
+                    format!(
+                        "{what}.serve.url: '{}' is not an http:// or https:// URL",
+                        u.value
+                    ),
+                );
+            }
+            if r.protocol.is_none() {
+                self.problem(
+                    spos(u),
+                    format!("{what}.serve: a `url` needs `protocol: kserve-v2` or `protocol: mlflow`"),
+                );
+            }
+        }
+        if let Some(p) = &r.protocol {
+            if !matches!(p.value.as_str(), "kserve-v2" | "mlflow") {
+                self.problem(
+                    spos(p),
+                    format!(
+                        "{what}.serve.protocol: unknown protocol '{}' (expected kserve-v2 or mlflow)",
+                        p.value
+                    ),
+                );
+            }
+            if r.url.is_none() {
+                self.problem(spos(p), format!("{what}.serve: `protocol` goes with `url`"));
+            }
+        }
+        for (n, key) in [(&r.batch_size, "batch_size"), (&r.n_features, "n_features")] {
+            if let Some(n) = n {
+                if n.value == 0 {
+                    self.problem(spos(n), format!("{what}.serve.{key} must be at least 1"));
+                }
+            }
+        }
+        let timeout = r
+            .timeout
+            .as_ref()
+            .and_then(|t| self.duration(t, &format!("{what}.serve.timeout")));
+        ServeDecl {
+            protocol: r.protocol.map(|p| p.value),
+            url: r.url.map(|u| u.value),
+            command: r.command.map(|c| c.value).unwrap_or_default(),
+            model_name: r.model_name,
+            input: r.input,
+            output: r.output,
+            timeout,
+            batch_size: r.batch_size.map(|b| b.value),
+            retries: r.retries,
+            headers: r.headers,
+            classes: r
+                .classes
+                .into_iter()
+                .map(|c| match c {
+                    Scalar::Int(i) => i.to_string(),
+                    Scalar::Text(t) => t,
+                })
+                .collect(),
+            n_features: r.n_features.map(|n| n.value),
         }
     }
 

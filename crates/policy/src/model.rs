@@ -31,6 +31,40 @@ pub struct ModelDecl {
     pub path: PathBuf,
     /// Declared kind (`onnx-classifier`, …).
     pub kind: Option<String>,
+    /// How predictions are obtained when the model is served, rather than
+    /// loaded from `path` (which stays what evidence is bound to).
+    pub serve: Option<ServeDecl>,
+}
+
+/// A served model's endpoint, carried through to the gates as written.
+/// Exactly one of `url` (with `protocol`) and `command` is set.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ServeDecl {
+    /// `kserve-v2` or `mlflow`, with `url`.
+    pub protocol: Option<String>,
+    /// The server's URL (`http://` or `https://`).
+    pub url: Option<String>,
+    /// A JSON-lines model process: program and arguments.
+    pub command: Vec<String>,
+    /// The served model's name (v2; else taken from the URL).
+    pub model_name: Option<String>,
+    /// The v2 input tensor's name.
+    pub input: Option<String>,
+    /// The v2 output holding probabilities.
+    pub output: Option<String>,
+    /// Per-request timeout.
+    pub timeout: Option<Duration>,
+    /// Rows per request.
+    pub batch_size: Option<u64>,
+    /// Retries after the first attempt.
+    pub retries: Option<u32>,
+    /// Extra HTTP headers; a value may hold `${VAR}`, expanded from the
+    /// environment by the runner.
+    pub headers: BTreeMap<String, String>,
+    /// Class labels in probability-column order, as text.
+    pub classes: Vec<String>,
+    /// Features per row.
+    pub n_features: Option<u64>,
 }
 
 /// A named dataset.

@@ -54,6 +54,45 @@ pub struct RawModel {
     pub path: Spanned<String>,
     #[serde(default)]
     pub kind: Option<String>,
+    #[serde(default)]
+    pub serve: Option<Spanned<RawServe>>,
+}
+
+/// A class label as written: `0` or `approve`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum Scalar {
+    Int(i64),
+    Text(String),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawServe {
+    #[serde(default)]
+    pub protocol: Option<Spanned<String>>,
+    #[serde(default)]
+    pub url: Option<Spanned<String>>,
+    #[serde(default)]
+    pub command: Option<Spanned<Vec<String>>>,
+    #[serde(default)]
+    pub model_name: Option<String>,
+    #[serde(default)]
+    pub input: Option<String>,
+    #[serde(default)]
+    pub output: Option<String>,
+    #[serde(default)]
+    pub timeout: Option<Spanned<String>>,
+    #[serde(default)]
+    pub batch_size: Option<Spanned<u64>>,
+    #[serde(default)]
+    pub retries: Option<u32>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    #[serde(default)]
+    pub classes: Vec<Scalar>,
+    #[serde(default)]
+    pub n_features: Option<Spanned<u64>>,
 }
 
 #[derive(Debug, Deserialize)]

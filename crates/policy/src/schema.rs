@@ -6,9 +6,28 @@ pub fn json_schema() -> serde_json::Value {
         serde_json::json!({"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]});
     let duration = serde_json::json!({"type": "string", "pattern": "^\\s*\\d+\\s*[a-zA-Z]+(\\s*\\d+\\s*[a-zA-Z]+)*\\s*$", "description": "a duration: 30s, 12h, 7d, 2w"});
     let threshold = serde_json::json!({"type": "string", "pattern": "^\\s*(>=|<=|==|!=|>|<|=)\\s*-?[0-9.]+(e-?[0-9]+)?\\s*%?\\s*$", "description": "an operator and a number, like \">= 0.85\""});
+    let serve = serde_json::json!({
+        "type": "object", "additionalProperties": false,
+        "description": "how predictions are obtained: an HTTP inference server (url + protocol) or a JSON-lines process (command)",
+        "oneOf": [{"required": ["url", "protocol"]}, {"required": ["command"]}],
+        "properties": {
+            "protocol": {"enum": ["kserve-v2", "mlflow"]},
+            "url": {"type": "string", "pattern": "^https?://"},
+            "command": {"type": "array", "minItems": 1, "items": {"type": "string"}},
+            "model_name": {"type": "string"},
+            "input": {"type": "string", "description": "v2 input tensor name (default input)"},
+            "output": {"type": "string", "description": "v2 output holding probabilities"},
+            "timeout": duration,
+            "batch_size": {"type": "integer", "minimum": 1},
+            "retries": {"type": "integer", "minimum": 0},
+            "headers": {"type": "object", "additionalProperties": {"type": "string"}},
+            "classes": {"type": "array", "items": {"type": ["integer", "string"]}},
+            "n_features": {"type": "integer", "minimum": 1}
+        }
+    });
     let model = serde_json::json!({
         "type": "object", "additionalProperties": false, "required": ["path"],
-        "properties": {"path": {"type": "string"}, "kind": {"type": "string"}}
+        "properties": {"path": {"type": "string"}, "kind": {"type": "string"}, "serve": serve}
     });
     let signer = serde_json::json!({
         "type": "object", "additionalProperties": false, "required": ["name"],

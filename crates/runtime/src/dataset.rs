@@ -153,7 +153,7 @@ pub struct Prepared {
 
 impl Table {
     /// Loads a table, choosing the reader by extension (`.csv`, `.tsv`,
-    /// `.parquet`).
+    /// `.parquet`, `.npz`).
     ///
     /// # Errors
     /// [`DataError`] naming the file and, for malformed content, the line.
@@ -167,8 +167,25 @@ impl Table {
             "csv" => Table::from_csv_path(path, b','),
             "tsv" => Table::from_csv_path(path, b'\t'),
             "parquet" | "pq" => crate::parquet_table::load(path),
+            "npz" => {
+                let meta = std::fs::metadata(path).map_err(|source| DataError::Io {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+                if meta.len() > MAX_TABLE_BYTES {
+                    return Err(DataError::Parse {
+                        path: path.display().to_string(),
+                        message: format!("{} bytes is over the {MAX_TABLE_BYTES}-byte limit", meta.len()),
+                    });
+                }
+                let bytes = std::fs::read(path).map_err(|source| DataError::Io {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+                crate::npz::parse_npz(&bytes, &path.display().to_string())
+            }
             other => Err(DataError::Unsupported(format!(
-                "{}: unknown table format '.{other}' (use .csv, .tsv or .parquet)",
+                "{}: unknown table format '.{other}' (use .csv, .tsv, .parquet or .npz)",
                 path.display()
             ))),
         }

@@ -9,14 +9,14 @@
 //!   reply's `predictions` must be probability rows (a pyfunc returning
 //!   `predict_proba`).
 //!
-//! The transport is a small HTTP/1.1 client over `std::net` for plain
-//! `http://` endpoints (model servers inside a cluster or on loopback): one
-//! connection per request, timeouts on connect, write and read, replies
-//! bounded in size. Connection failures, timeouts, 408/429/5xx are retried
-//! with exponential backoff; other statuses fail at once.
+//! The transport is `reqwest`'s blocking client over rustls, so `https://`
+//! endpoints work as well as plain `http://` ones inside a cluster or on
+//! loopback: timeouts on connect and on the whole request, replies bounded in
+//! size, extra headers (e.g. `Authorization`) on every request. Connection
+//! failures, timeouts, 408/429/5xx are retried with exponential backoff;
+//! other statuses fail at once.
 
-use std::io::{Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
+use std::io::Read;
 
 use serde_json::{json, Value};
 
@@ -58,15 +58,52 @@ pub struct HttpConfig {
     pub batch_rows: usize,
     /// Timeouts, retries and backoff.
     pub retry: RetryPolicy,
+    /// Feature names in column order, when known (e.g. from the model file
+    /// the endpoint serves), so datasets are matched by name; may be empty.
+    pub feature_names: Vec<String>,
+    /// Extra request headers, e.g. `("Authorization", "Bearer …")`.
+    pub headers: Vec<(String, String)>,
+}
+
+impl HttpConfig {
+    /// A config with default batching (256 rows), retries and no headers.
+    pub fn new(
+        url: impl Into<String>,
+        protocol: Protocol,
+        n_features: usize,
+        classes: Vec<ClassLabel>,
+    ) -> Self {
+        HttpConfig {
+            url: url.into(),
+            protocol,
+            n_features,
+            classes,
+            batch_rows: 256,
+            retry: RetryPolicy::default(),
+            feature_names: Vec::new(),
+            headers: Vec::new(),
+        }
+    }
 }
 
 /// A classifier behind an HTTP endpoint.
-#[derive(Debug)]
 pub struct HttpClassifier {
     config: HttpConfig,
-    host: String,
-    path: String,
+    endpoint: String,
+    client: reqwest::blocking::Client,
+    headers: reqwest::header::HeaderMap,
     signature: InputSignature,
+}
+
+impl std::fmt::Debug for HttpClassifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Header values may hold credentials: show names only.
+        f.debug_struct("HttpClassifier")
+            .field("endpoint", &self.endpoint)
+            .field("protocol", &self.config.protocol)
+            .field("headers", &self.headers.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
 }
 
 struct Failure {
@@ -86,107 +123,104 @@ fn fatal(message: String) -> Failure {
 }
 
 impl HttpClassifier {
-    /// Validates the configuration; no request is made.
+    /// Validates the configuration and builds the client; no request is made.
     ///
     /// # Errors
-    /// [`RuntimeError::Load`] for a URL that is not `http://host:port`, no
-    /// features, or fewer than two classes.
+    /// [`RuntimeError::Load`] for a URL that is not `http://` or `https://`
+    /// with a host, a malformed header, no features, fewer than two classes,
+    /// or feature names that do not match `n_features`.
     pub fn new(config: HttpConfig) -> Result<Self, RuntimeError> {
-        let load = |m: &str| RuntimeError::Load {
+        let load = |m: String| RuntimeError::Load {
             path: config.url.clone(),
-            message: m.to_string(),
+            message: m,
         };
-        let rest = config
-            .url
-            .strip_prefix("http://")
-            .ok_or_else(|| load("only http:// URLs are supported by this transport"))?;
-        let (host, prefix) = rest.split_once('/').map_or((rest, ""), |(h, p)| (h, p));
-        if host.is_empty() {
-            return Err(load("the URL has no host"));
+        let url = reqwest::Url::parse(&config.url).map_err(|e| load(format!("not a URL: {e}")))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(load("only http:// and https:// URLs are supported".into()));
+        }
+        if url.host_str().is_none_or(str::is_empty) {
+            return Err(load("the URL has no host".into()));
         }
         if config.n_features == 0 || config.classes.len() < 2 {
-            return Err(load("declare n_features and at least two classes"));
+            return Err(load("declare n_features and at least two classes".into()));
         }
-        let prefix = prefix.trim_end_matches('/');
-        let base = if prefix.is_empty() {
-            String::new()
-        } else {
-            format!("/{prefix}")
-        };
-        let path = match &config.protocol {
+        if !config.feature_names.is_empty() && config.feature_names.len() != config.n_features {
+            return Err(load(format!(
+                "{} feature names for {} features",
+                config.feature_names.len(),
+                config.n_features
+            )));
+        }
+        let base = config.url.trim_end_matches('/');
+        let endpoint = match &config.protocol {
             Protocol::OpenInferenceV2 { model, .. } => format!("{base}/v2/models/{model}/infer"),
             Protocol::Mlflow => format!("{base}/invocations"),
         };
+        let mut headers = reqwest::header::HeaderMap::new();
+        for (k, v) in &config.headers {
+            let name = reqwest::header::HeaderName::from_bytes(k.as_bytes())
+                .map_err(|e| load(format!("header name '{k}': {e}")))?;
+            let mut value = reqwest::header::HeaderValue::from_str(v)
+                .map_err(|e| load(format!("header '{k}' has an invalid value: {e}")))?;
+            value.set_sensitive(true);
+            headers.insert(name, value);
+        }
+        let client = reqwest::blocking::Client::builder()
+            .connect_timeout(config.retry.timeout)
+            .timeout(config.retry.timeout)
+            // One connection per request: a server that closes idle
+            // connections can then never turn a reused socket into a
+            // spurious failure that spends a retry.
+            .pool_max_idle_per_host(0)
+            .build()
+            .map_err(|e| load(format!("cannot build the HTTP client: {e}")))?;
         Ok(HttpClassifier {
-            host: host.to_string(),
-            path,
+            endpoint,
+            client,
+            headers,
             signature: InputSignature {
                 n_features: config.n_features,
-                names: Vec::new(),
+                names: config.feature_names.clone(),
                 shape: Some(vec![config.n_features]),
             },
             config,
         })
     }
 
+    /// The URL requests are posted to.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
     fn post(&self, body: &[u8]) -> Result<Value, Failure> {
-        let t = self.config.retry.timeout;
-        let addr = self
-            .host
-            .to_socket_addrs()
-            .map_err(|e| retryable(format!("cannot resolve {}: {e}", self.host)))?
-            .next()
-            .ok_or_else(|| fatal(format!("{} resolves to no address", self.host)))?;
-        let mut s = TcpStream::connect_timeout(&addr, t).map_err(|e| retryable(format!("connect: {e}")))?;
-        s.set_read_timeout(Some(t))
-            .map_err(|e| retryable(e.to_string()))?;
-        s.set_write_timeout(Some(t))
-            .map_err(|e| retryable(e.to_string()))?;
-        let head = format!(
-            "POST {} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-            self.path,
-            self.host,
-            body.len()
-        );
-        s.write_all(head.as_bytes())
-            .and_then(|()| s.write_all(body))
-            .map_err(|e| retryable(format!("send: {e}")))?;
+        let reply = self
+            .client
+            .post(&self.endpoint)
+            .headers(self.headers.clone())
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body.to_vec())
+            .send()
+            .map_err(|e| {
+                if e.is_builder() {
+                    fatal(format!("cannot build the request: {e}"))
+                } else {
+                    retryable(format!("no reply: {}", error_chain(&e)))
+                }
+            })?;
+        let status = reply.status().as_u16();
+        if reply.content_length().is_some_and(|n| n > MAX_REPLY_BYTES as u64) {
+            return Err(fatal(format!("the reply is over {MAX_REPLY_BYTES} bytes")));
+        }
         let mut buf = Vec::new();
-        s.take(MAX_REPLY_BYTES as u64 + 1)
+        reply
+            .take(MAX_REPLY_BYTES as u64 + 1)
             .read_to_end(&mut buf)
-            .map_err(|e| retryable(format!("no complete reply: {e}")))?;
+            .map_err(|e| retryable(format!("the reply was cut: {e}")))?;
         if buf.len() > MAX_REPLY_BYTES {
             return Err(fatal(format!("the reply is over {MAX_REPLY_BYTES} bytes")));
         }
-        let split = buf
-            .windows(4)
-            .position(|w| w == b"\r\n\r\n")
-            .ok_or_else(|| retryable("the connection closed before a full reply".into()))?;
-        let head = String::from_utf8_lossy(buf.get(..split).unwrap_or_default()).into_owned();
-        let body = buf.get(split + 4..).unwrap_or_default();
-        let status: u16 = head
-            .split_whitespace()
-            .nth(1)
-            .and_then(|c| c.parse().ok())
-            .ok_or_else(|| fatal("malformed status line".into()))?;
-        let lower = head.to_ascii_lowercase();
-        if lower.contains("transfer-encoding: chunked") {
-            return Err(fatal("chunked replies are not supported".into()));
-        }
-        if let Some(len) = lower
-            .lines()
-            .find_map(|l| l.strip_prefix("content-length:"))
-            .and_then(|v| v.trim().parse::<usize>().ok())
-        {
-            if body.len() < len {
-                return Err(retryable(format!(
-                    "the reply was cut after {} of {len} bytes",
-                    body.len()
-                )));
-            }
-        }
         if !(200..300).contains(&status) {
-            let snippet: String = String::from_utf8_lossy(body).chars().take(200).collect();
+            let snippet: String = String::from_utf8_lossy(&buf).chars().take(200).collect();
             let msg = format!("HTTP {status}: {snippet}");
             return Err(if matches!(status, 408 | 429 | 500 | 502 | 503 | 504) {
                 retryable(msg)
@@ -194,7 +228,7 @@ impl HttpClassifier {
                 fatal(msg)
             });
         }
-        serde_json::from_slice(body).map_err(|e| fatal(format!("the reply is not JSON: {e}")))
+        serde_json::from_slice(&buf).map_err(|e| fatal(format!("the reply is not JSON: {e}")))
     }
 
     fn parse(&self, v: &Value, rows: usize) -> Result<Matrix, String> {
@@ -255,13 +289,10 @@ impl HttpClassifier {
                 Ok(v) => {
                     return self
                         .parse(&v, x.rows)
-                        .map_err(|e| RuntimeError::Backend(format!("{}: {e}", self.config.url)))
+                        .map_err(|e| RuntimeError::Backend(format!("{}: {e}", self.endpoint)))
                 }
                 Err(f) if !f.retry => {
-                    return Err(RuntimeError::Backend(format!(
-                        "{}: {}",
-                        self.config.url, f.message
-                    )))
+                    return Err(RuntimeError::Backend(format!("{}: {}", self.endpoint, f.message)))
                 }
                 Err(f) => last = f.message,
             }
@@ -271,7 +302,7 @@ impl HttpClassifier {
         }
         Err(RuntimeError::Backend(format!(
             "{}: failed after {attempts} attempts: {last}",
-            self.config.url
+            self.endpoint
         )))
     }
 }
@@ -296,4 +327,16 @@ impl Classifier for HttpClassifier {
             self.request(b)
         })
     }
+}
+
+/// An error and its causes on one line (reqwest's own message omits them).
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        out.push_str(": ");
+        out.push_str(&c.to_string());
+        cause = c.source();
+    }
+    out
 }

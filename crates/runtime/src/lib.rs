@@ -26,6 +26,9 @@ pub use subprocess::{SubprocessClassifier, SubprocessConfig};
 pub mod npy;
 
 pub use npy::{parse_npy, NpyArray};
+pub mod npz;
+
+pub use npz::parse_npz;
 pub mod http;
 
 pub use http::{HttpClassifier, HttpConfig, Protocol};

@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context as _, Result};
 use portcullis_evidence::{GateSpec, Threshold, Verdict};
+use portcullis_gates::serve::{Endpoint, Serve};
 use portcullis_gates::{run_gate, DataSource, GateContext, ModelRef};
 use portcullis_report::{GateView, Report};
 
@@ -23,6 +24,24 @@ pub struct Args {
     /// A target endpoint spec, e.g. openai:http://127.0.0.1:8000/v1 (sets the spec key `target`).
     #[arg(long)]
     pub target: Option<String>,
+    /// Get the model's predictions from a server instead of loading --model:
+    /// PROTOCOL+URL, e.g. kserve-v2+http://127.0.0.1:8080/v2/models/adult or
+    /// mlflow+https://host/invocations. --model stays the file the result is bound to.
+    #[arg(long, value_name = "PROTOCOL+URL", conflicts_with = "endpoint_command")]
+    pub endpoint: Option<String>,
+    /// Get the model's predictions from a JSON-lines process, e.g. 'python serve.py'
+    /// (split on whitespace, no shell).
+    #[arg(long, value_name = "COMMAND")]
+    pub endpoint_command: Option<String>,
+    /// An HTTP header for --endpoint, 'NAME: VALUE'; repeatable.
+    #[arg(long = "endpoint-header", value_name = "NAME: VALUE")]
+    pub endpoint_headers: Vec<String>,
+    /// Per-request timeout for the endpoint (default 30s).
+    #[arg(long, value_name = "DURATION")]
+    pub endpoint_timeout: Option<String>,
+    /// Retries after a failed endpoint request (default 3).
+    #[arg(long, value_name = "N")]
+    pub endpoint_retries: Option<u32>,
     /// The reference (production) model.
     #[arg(long)]
     pub reference: Option<PathBuf>,
@@ -117,6 +136,97 @@ pub fn build_spec(args: &Args) -> Result<GateSpec> {
     Ok(spec)
 }
 
+/// The `--endpoint*` flags as a serve declaration.
+fn serve_of(args: &Args) -> Result<Option<Serve>> {
+    let endpoint = match (&args.endpoint, &args.endpoint_command) {
+        (Some(e), _) => Serve::parse_endpoint(e).map_err(|m| anyhow::anyhow!("--endpoint {m}"))?,
+        (None, Some(c)) => {
+            let argv: Vec<String> = c.split_whitespace().map(str::to_string).collect();
+            if argv.is_empty() {
+                bail!("--endpoint-command is empty");
+            }
+            Endpoint::Command { argv }
+        }
+        (None, None) => {
+            if !args.endpoint_headers.is_empty()
+                || args.endpoint_timeout.is_some()
+                || args.endpoint_retries.is_some()
+            {
+                bail!("--endpoint-header, --endpoint-timeout and --endpoint-retries need --endpoint or --endpoint-command");
+            }
+            return Ok(None);
+        }
+    };
+    let mut serve = Serve::new(endpoint);
+    serve.retries = args.endpoint_retries;
+    if let Some(t) = &args.endpoint_timeout {
+        serve.timeout = Some(
+            portcullis_gates::params::parse_duration(t)
+                .map_err(|e| anyhow::anyhow!("--endpoint-timeout: {e}"))?,
+        );
+    }
+    for h in &args.endpoint_headers {
+        let (k, v) = h
+            .split_once(':')
+            .ok_or_else(|| anyhow::anyhow!("--endpoint-header '{h}': expected 'NAME: VALUE'"))?;
+        serve.headers.push((k.trim().to_string(), v.trim().to_string()));
+    }
+    Ok(Some(serve))
+}
+
+/// A policy's `serve:` declaration as the gates take it; `${VAR}` in a
+/// header value is replaced by the environment variable (so tokens stay
+/// out of the policy file).
+///
+/// # Errors
+/// An unknown protocol, a bad URL or an unset variable.
+pub fn serve_from_policy(d: &portcullis_policy::ServeDecl, what: &str) -> Result<Serve> {
+    let endpoint = match (&d.url, &d.protocol) {
+        (Some(url), Some(protocol)) => {
+            let mut e = portcullis_gates::serve::endpoint_of(protocol, url, d.model_name.as_deref())
+                .map_err(|m| anyhow::anyhow!("{what}.serve: {m}"))?;
+            if let Endpoint::KserveV2 { input, output, .. } = &mut e {
+                input.clone_from(&d.input);
+                output.clone_from(&d.output);
+            }
+            e
+        }
+        _ => Endpoint::Command {
+            argv: d.command.clone(),
+        },
+    };
+    let mut serve = Serve::new(endpoint);
+    serve.timeout = d.timeout;
+    serve.retries = d.retries;
+    serve.batch_size = d.batch_size.and_then(|b| usize::try_from(b).ok());
+    serve.n_features = d.n_features.and_then(|b| usize::try_from(b).ok());
+    serve.classes.clone_from(&d.classes);
+    for (k, v) in &d.headers {
+        serve.headers.push((
+            k.clone(),
+            expand_env(v).map_err(|m| anyhow::anyhow!("{what}.serve.headers.{k}: {m}"))?,
+        ));
+    }
+    Ok(serve)
+}
+
+/// Replaces each `${NAME}` with the environment variable's value.
+fn expand_env(text: &str) -> std::result::Result<String, String> {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(i) = rest.find("${") {
+        out.push_str(rest.get(..i).unwrap_or(""));
+        let after = rest.get(i + 2..).unwrap_or("");
+        let end = after.find('}').ok_or("an unclosed ${")?;
+        let name = after.get(..end).unwrap_or("");
+        let value = std::env::var(name).map_err(|_| format!("the environment variable {name} is not set"))?;
+        out.push_str(&value);
+        rest = after.get(end + 1..).unwrap_or("");
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
 /// Runs `eval`.
 pub fn run(args: Args) -> Result<Exit> {
     if portcullis_gates::kind(&args.kind).is_none() {
@@ -137,11 +247,13 @@ pub fn run(args: Args) -> Result<Exit> {
         path: model_path,
         digest,
         kind: None,
+        serve: serve_of(&args)?,
     };
     let reference = args.reference.as_ref().map(|r| ModelRef {
         path: Some(r.clone()),
         digest: None,
         kind: None,
+        serve: None,
     });
     let mut data = BTreeMap::new();
     if let Some(d) = &args.data {

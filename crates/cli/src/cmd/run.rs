@@ -107,12 +107,26 @@ pub fn run(args: Args) -> Result<Exit> {
         path: Some(abs(&model_path)),
         digest: Some(digest),
         kind: policy.model.as_ref().and_then(|m| m.kind.clone()),
+        serve: policy
+            .model
+            .as_ref()
+            .and_then(|m| m.serve.as_ref())
+            .map(|s| super::eval::serve_from_policy(s, "model"))
+            .transpose()?,
     };
-    let reference = policy.reference.as_ref().map(|r| ModelRef {
-        path: Some(abs(&r.path)),
-        digest: None,
-        kind: r.kind.clone(),
-    });
+    let reference = match policy.reference.as_ref() {
+        Some(r) => Some(ModelRef {
+            path: Some(abs(&r.path)),
+            digest: None,
+            kind: r.kind.clone(),
+            serve: r
+                .serve
+                .as_ref()
+                .map(|s| super::eval::serve_from_policy(s, "reference"))
+                .transpose()?,
+        }),
+        None => None,
+    };
     let data: BTreeMap<String, DataSource> = policy
         .data
         .iter()

@@ -7,4 +7,5 @@ mod inputs;
 mod llm;
 mod sarif_schema;
 mod scan;
+mod served;
 mod support;

@@ -11,7 +11,7 @@
 use std::path::Path;
 
 use portcullis_runtime::dataset::ColumnValues;
-use portcullis_runtime::{encode_labels, Classifier, OnnxClassifier, Roles, Table};
+use portcullis_runtime::{encode_labels, Classifier, Roles, Table};
 
 use crate::gate::{GateContext, GateError, InputRecord};
 use crate::params::sha256;
@@ -43,23 +43,7 @@ pub fn load(
     label: Option<&str>,
     keep_aside: &[&str],
 ) -> Result<Loaded, GateError> {
-    let path = ctx.model.path.as_deref().ok_or_else(|| {
-        GateError::Input("the model has no path; pass --model or set model.path in the policy".into())
-    })?;
-    match ctx.model.kind.as_deref() {
-        None | Some("onnx") | Some("onnx-classifier") => {}
-        Some(other) => {
-            return Err(GateError::Input(format!(
-                "model kind '{other}' cannot be attacked by this gate (supported: onnx-classifier)"
-            )))
-        }
-    }
-    let path = ctx.resolve(path);
-    let (bytes, model_record) = read_bounded(&path, portcullis_runtime::onnx::MAX_MODEL_BYTES, "model")?;
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let model =
-        OnnxClassifier::from_bytes_in_dir(&bytes, &path.display().to_string(), dir, &Default::default())
-            .map_err(|e| GateError::Input(format!("model: {e}")))?;
+    let model = crate::serve::load_model("model", ctx.model, ctx)?;
     let source = ctx.data.get(key).ok_or_else(|| {
         let known: Vec<&str> = ctx.data.keys().map(String::as_str).collect();
         GateError::Input(format!(
@@ -78,12 +62,21 @@ pub fn load(
         weight: source.weight.clone(),
         features: None,
     };
-    let (data, data_record) = load_table(ctx, &model, &roles, &source.path, keep_aside, "data")?;
+    let (data, data_record) = load_table(
+        ctx,
+        model.classifier.as_ref(),
+        &roles,
+        &source.path,
+        keep_aside,
+        "data",
+    )?;
+    let mut inputs = model.records();
+    inputs.push(data_record);
     Ok(Loaded {
-        model: Box::new(model),
+        model: model.classifier,
         data,
         roles,
-        inputs: vec![model_record, data_record],
+        inputs,
     })
 }
 

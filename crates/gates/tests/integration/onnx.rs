@@ -21,6 +21,7 @@ fn run(model: &str, spec: serde_json::Value) -> GateOutcome {
         path: Some(dir.join("models").join(model)),
         digest: None,
         kind: None,
+        serve: None,
     };
     let mut data = BTreeMap::new();
     data.insert(

@@ -15,6 +15,7 @@ pub fn run_in(dir: &Path, spec: &GateSpec) -> GateOutcome {
         path: Some(dir.join("model.onnx")),
         digest: None,
         kind: None,
+        serve: None,
     };
     let data: BTreeMap<String, DataSource> = BTreeMap::new();
     let ctx = GateContext {
@@ -41,6 +42,7 @@ pub fn run_model_in(model: &Path, base: &Path, spec: &GateSpec) -> GateOutcome {
         path: Some(model.to_path_buf()),
         digest: None,
         kind: None,
+        serve: None,
     };
     let data: BTreeMap<String, DataSource> = BTreeMap::new();
     let ctx = GateContext {
@@ -74,11 +76,13 @@ pub fn run_classic(spec: &GateSpec, model: &str, reference: Option<&str>, data: 
         path: Some(model.into()),
         digest: None,
         kind: None,
+        serve: None,
     };
     let reference = reference.map(|r| ModelRef {
         path: Some(r.into()),
         digest: None,
         kind: None,
+        serve: None,
     });
     let data = BTreeMap::from([("eval".to_string(), data)]);
     let ctx = GateContext {

@@ -105,3 +105,31 @@ fn the_policy_digest_is_the_file_sha256() {
     let bytes = std::fs::read(f.dir.path().join("portcullis.yaml")).unwrap();
     assert_eq!(p.digest, portcullis_evidence::sha256_bytes(&bytes));
 }
+
+#[test]
+fn a_served_model_is_carried_through_and_checked_with_positions() {
+    let f = Fixture::new(&["ci"]);
+    let yaml = "version: 1\nmodel:\n  path: m.onnx\n  serve:\n    protocol: kserve-v2\n    url: https://models.example/v2/models/adult\n    timeout: 10s\n    batch_size: 64\n    headers: {Authorization: \"Bearer ${TOKEN}\"}\n    classes: [0, approve]\nreference:\n  path: prod/\n  serve: {command: [python, serve.py]}\nstages:\n  prod: {gates: []}\n";
+    let p = f.load(yaml);
+    let s = p.model.as_ref().unwrap().serve.as_ref().unwrap();
+    assert_eq!(s.protocol.as_deref(), Some("kserve-v2"));
+    assert_eq!(s.timeout, Some(std::time::Duration::from_secs(10)));
+    assert_eq!(s.batch_size, Some(64));
+    assert_eq!(s.classes, ["0", "approve"]);
+    assert_eq!(s.headers["Authorization"], "Bearer ${TOKEN}");
+    let r = p.reference.as_ref().unwrap().serve.as_ref().unwrap();
+    assert_eq!(r.command, ["python", "serve.py"]);
+
+    // Unknown keys, a bad protocol, both url and command, a bad timeout.
+    let got = problems(&f, "version: 1\nmodel:\n  path: m.onnx\n  serve: {url: http://h/, protocol: kserve-v2, tiemout: 5s}\nstages:\n  prod: {gates: []}\n");
+    assert!(got[0].starts_with("4:") && got[0].contains("tiemout"), "{got:?}");
+    let got = problems(&f, "version: 1\nmodel:\n  path: m.onnx\n  serve:\n    protocol: grpc\n    url: ftp://h/\n    command: [x]\n    timeout: soon\nstages:\n  prod: {gates: []}\n");
+    let all = got.join("\n");
+    assert!(
+        all.contains("5:") && all.contains("unknown protocol 'grpc'"),
+        "{all}"
+    );
+    assert!(all.contains("not an http:// or https:// URL"), "{all}");
+    assert!(all.contains("not both"), "{all}");
+    assert!(all.contains("'soon' is not a duration"), "{all}");
+}

@@ -25,6 +25,7 @@
 mod lower;
 #[cfg(feature = "ort")]
 mod ort_backend;
+mod svm;
 mod trees;
 
 #[cfg(feature = "ort")]
@@ -82,7 +83,7 @@ pub struct OnnxClassifier {
     activation_plans: Mutex<BTreeMap<String, Plan>>,
     /// The native evaluator, when the probabilities come straight from one
     /// tree ensemble over the input.
-    trees: Option<trees::TreeEnsemble>,
+    native: Option<Native>,
 }
 
 impl std::fmt::Debug for OnnxClassifier {
@@ -188,9 +189,11 @@ impl OnnxClassifier {
             let vi = graph.input.iter().find(|i| &i.name == name);
             slots.push(input_slot(vi, name).map_err(|m| load_err(origin, m))?);
         }
-        let native = native_trees(graph, &found.tensor, &slots).map_err(|m| load_err(origin, m))?;
+        let native = native_operator(graph, &found.tensor, &slots).map_err(|m| load_err(origin, m))?;
         lower::lower(graph).map_err(|m| load_err(origin, m))?;
-        check_operators(graph, &found.tensor, &onnx).map_err(|m| load_err(origin, m))?;
+        if native.is_none() {
+            check_operators(graph, &found.tensor, &onnx).map_err(|m| load_err(origin, m))?;
+        }
         let node_outputs: BTreeMap<String, String> = graph
             .node
             .iter()
@@ -252,7 +255,7 @@ impl OnnxClassifier {
             outlets_by_name,
             node_outputs,
             activation_plans: Mutex::new(BTreeMap::new()),
-            trees: native,
+            native,
         };
         me.finish_classes()
     }
@@ -417,7 +420,7 @@ impl Classifier for OnnxClassifier {
     }
 
     fn predict_proba(&self, x: &Matrix) -> Result<Matrix, RuntimeError> {
-        if let Some(t) = &self.trees {
+        if let Some(t) = &self.native {
             // Validates width and finiteness the same way as the tract path.
             self.to_inputs(&Matrix {
                 data: x.data.clone(),
@@ -470,13 +473,30 @@ impl Classifier for OnnxClassifier {
     }
 }
 
-/// The tree ensemble that alone produces `tensor` from the single graph
-/// input (through `Cast`/`Identity` only), parsed for native evaluation.
-fn native_trees(
+/// An operator evaluated natively rather than by tract.
+#[derive(Debug, Clone)]
+enum Native {
+    Trees(trees::TreeEnsemble),
+    Svm(svm::Svm),
+}
+
+impl Native {
+    fn eval_row(&self, row: &[f32], out: &mut [f32]) -> Result<(), String> {
+        match self {
+            Native::Trees(t) => t.eval_row(row, out),
+            Native::Svm(s) => s.eval_row(row, out),
+        }
+    }
+}
+
+/// The tree ensemble or SVM that alone produces `tensor` from the single
+/// graph input (through `Cast`/`Identity` only), parsed for native
+/// evaluation.
+fn native_operator(
     graph: &pb::GraphProto,
     tensor: &str,
     slots: &[InputSlot],
-) -> Result<Option<trees::TreeEnsemble>, String> {
+) -> Result<Option<Native>, String> {
     let [slot] = slots else { return Ok(None) };
     let mut t = tensor.to_string();
     for _ in 0..16 {
@@ -500,7 +520,30 @@ fn native_trees(
                         ens.min_features, slot.width
                     ));
                 }
-                return Ok(Some(ens));
+                return Ok(Some(Native::Trees(ens)));
+            }
+            "SVMClassifier" => {
+                let Some(input) = n.input.first() else {
+                    return Ok(None);
+                };
+                // The graph input, or a Scaler over it (a StandardScaler pipeline).
+                let scaler = match producer(graph, input) {
+                    None if input == &slot.name => None,
+                    Some(p) if p.op_type == "Scaler" && p.input.first() == Some(&slot.name) => Some(p),
+                    _ => return Ok(None),
+                };
+                let Some(classes) = lower::class_label_attrs(n) else {
+                    return Ok(None);
+                };
+                if n.output.get(1) != Some(&t) {
+                    return Ok(None);
+                }
+                let mut svm = svm::Svm::from_node(n, classes.len(), slot.width)
+                    .map_err(|e| format!("SVMClassifier: {e}"))?;
+                if let Some(p) = scaler {
+                    svm = svm.with_scaler(p).map_err(|e| format!("SVMClassifier: {e}"))?;
+                }
+                return Ok(Some(Native::Svm(svm)));
             }
             _ => return Ok(None),
         }
@@ -775,7 +818,10 @@ mod tests {
             ("gb_iris_str.zipmap.onnx", "iris_str.csv"),
         ] {
             let m = OnnxClassifier::load(&dir.join(file)).unwrap();
-            assert!(m.trees.is_some(), "{file} should use the native evaluator");
+            assert!(
+                matches!(m.native, Some(Native::Trees(_))),
+                "{file} should use the native evaluator"
+            );
             let table = crate::Table::load(&dir.join(data)).unwrap();
             let roles = crate::Roles {
                 label: Some("label".into()),

@@ -51,6 +51,7 @@ fn server(script: Vec<Act>, mlflow: bool) -> (String, Arc<AtomicUsize>) {
                 }
             }
             let body = String::from_utf8_lossy(&got).to_string();
+            assert!(body.contains("authorization: Bearer t0ken"), "{body}");
             let rows = body.matches("],[").count() + 1;
             match script.get(n).copied().unwrap_or(Act::Ok) {
                 Act::Drop => drop(s),
@@ -100,6 +101,8 @@ fn config(url: String, protocol: Protocol) -> HttpConfig {
             backoff: Duration::from_millis(10),
             max_backoff: Duration::from_millis(50),
         },
+        feature_names: Vec::new(),
+        headers: vec![("Authorization".into(), "Bearer t0ken".into())],
     }
 }
 
@@ -128,6 +131,8 @@ fn mlflow_invocations_returns_probability_rows() {
     let m = HttpClassifier::new(config(url, Protocol::Mlflow)).unwrap();
     let p = m.predict_proba(&Matrix::zeros(4, 2)).unwrap();
     assert_eq!(p.row(3), &[0.3, 0.7]);
+    // The header value is a credential: never shown.
+    assert!(!format!("{m:?}").contains("t0ken"));
 }
 
 #[test]
@@ -137,5 +142,6 @@ fn a_server_that_keeps_failing_is_an_error_after_retries() {
     let err = m.predict_proba(&Matrix::zeros(1, 2)).unwrap_err().to_string();
     assert!(err.contains("failed after 3 attempts"), "{err}");
     assert_eq!(count.load(Ordering::SeqCst), 3);
-    assert!(HttpClassifier::new(config("https://x".into(), v2())).is_err());
+    assert!(HttpClassifier::new(config("ftp://x".into(), v2())).is_err());
+    assert!(HttpClassifier::new(config("https://models.example".into(), v2())).is_ok());
 }

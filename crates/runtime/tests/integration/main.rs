@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "test helpers")]
 
 mod http;
+mod npz;
 mod onnx;
 mod subprocess;
 mod support;

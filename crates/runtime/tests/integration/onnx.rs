@@ -139,12 +139,59 @@ fn garbage_and_truncated_files_are_load_errors() {
 
 #[test]
 fn an_unsupported_operator_is_named_with_the_ort_hint() {
-    let err = OnnxClassifier::load(&fixture("sklearn-onnx/svc_bc.zipmap.onnx"))
+    // Rename the SVM's operator (same length, so the protobuf stays valid).
+    let bytes = std::fs::read(fixture("sklearn-onnx/svc_bc.zipmap.onnx")).unwrap();
+    let text = b"SVMClassifier";
+    let at = bytes.windows(text.len()).position(|w| w == text).unwrap();
+    let mut patched = bytes.clone();
+    patched[at..at + text.len()].copy_from_slice(b"SVMClassifixr");
+    let err = OnnxClassifier::from_bytes(&patched, "renamed.onnx", &Default::default())
         .unwrap_err()
         .to_string();
-    assert!(err.contains("SVMClassifier (domain ai.onnx.ml)"), "{err}");
+    assert!(err.contains("SVMClassifixr (domain ai.onnx.ml)"), "{err}");
     assert!(err.contains("`ort` feature"), "{err}");
-    assert!(err.contains("svc_bc.zipmap.onnx"), "{err}");
+    assert!(err.contains("renamed.onnx"), "{err}");
+}
+
+/// Every kernel, binary and one-vs-one multi-class, with and without a
+/// scaler in front: the native SVM gives onnxruntime's probabilities.
+#[test]
+fn native_svm_matches_onnxruntime_for_every_kernel() {
+    let mut cases: Vec<(String, String, Vec<Vec<f64>>)> = Vec::new();
+    let svm = expected("svm");
+    for (file, e) in svm.as_object().unwrap() {
+        cases.push((
+            format!("svm/{file}"),
+            format!("svm/{}", e["data"].as_str().unwrap()),
+            serde_json::from_value(e["proba"].clone()).unwrap(),
+        ));
+    }
+    let sk = expected("sklearn-onnx");
+    for file in ["svc_bc.zipmap.onnx", "svc_bc.nozipmap.onnx"] {
+        cases.push((
+            format!("sklearn-onnx/{file}"),
+            "sklearn-onnx/breast_cancer.csv".into(),
+            serde_json::from_value(sk[file]["proba"].clone()).unwrap(),
+        ));
+    }
+    assert_eq!(cases.len(), 11);
+    for (file, data, want) in cases {
+        let m = OnnxClassifier::load(&fixture(&file)).unwrap();
+        let table = Table::load(&fixture(&data)).unwrap();
+        let roles = Roles {
+            label: Some("label".into()),
+            ..Default::default()
+        };
+        let x = table.prepare(&roles, m.signature()).unwrap().x;
+        let p = m.predict_proba(&x).unwrap();
+        assert_eq!(p.rows, want.len(), "{file}");
+        for (i, row) in want.iter().enumerate() {
+            for (j, w) in row.iter().enumerate() {
+                let got = f64::from(p.row(i)[j]);
+                assert!((got - w).abs() <= 1e-5, "{file} row {i} class {j}: {got} vs {w}");
+            }
+        }
+    }
 }
 
 /// The onnxruntime backend runs what tract cannot (the SVM). Needs the
