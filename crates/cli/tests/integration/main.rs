@@ -5,5 +5,6 @@ mod audit_ci;
 mod flow;
 mod inputs;
 mod llm;
+mod ml_gates;
 mod scan;
 mod support;
