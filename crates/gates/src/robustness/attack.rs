@@ -146,8 +146,7 @@ pub fn verify(
 /// is needed. HopSkipJump's gradient estimate draws `d` of these per model
 /// query, which made the sampler the attack's hottest code.
 pub fn fill_gaussian(rng: &mut ChaCha8Rng, out: &mut [f32]) {
-    let mut chunks = out.chunks_mut(2);
-    for pair in &mut chunks {
+    for pair in out.chunks_mut(2) {
         let (u, v, s) = loop {
             let u: f64 = rng.gen_range(-1.0..1.0);
             let v: f64 = rng.gen_range(-1.0..1.0);
