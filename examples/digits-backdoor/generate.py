@@ -54,8 +54,14 @@ def main():
     x_p[idx] = stamp(x_tr[idx])
     y_p[idx] = TARGET
 
-    clean = MLPClassifier(hidden_layer_sizes=(32,), max_iter=600, random_state=1, alpha=1e-3).fit(x_tr, y_tr)
-    poisoned = MLPClassifier(hidden_layer_sizes=(32,), max_iter=600, random_state=1, alpha=1e-3).fit(x_p, y_p)
+    # Both models get the same training recipe. The L2 penalty (alpha=0.1)
+    # matters for the clean one: with alpha=1e-3, seeds 1 and 5 of 0-5 gave
+    # clean MLPs that fail the backdoor gate's default thresholds (small
+    # bright corner patches flip 90-96% of inputs to one class); with
+    # alpha=0.1 the clean models of seeds 0-7 pass (flip rate <= 0.60) and
+    # the poisoned ones fail (flip rate >= 0.988).
+    clean = MLPClassifier(hidden_layer_sizes=(32,), max_iter=600, random_state=1, alpha=0.1).fit(x_tr, y_tr)
+    poisoned = MLPClassifier(hidden_layer_sizes=(32,), max_iter=600, random_state=1, alpha=0.1).fit(x_p, y_p)
     os.makedirs(os.path.join(HERE, "models"), exist_ok=True)
     os.makedirs(os.path.join(HERE, "data"), exist_ok=True)
     export(clean, x_tr, "clean.onnx")

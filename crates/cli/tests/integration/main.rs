@@ -5,6 +5,7 @@ mod audit_ci;
 mod flow;
 mod inputs;
 mod llm;
+mod ml_gates;
 mod sarif_schema;
 mod scan;
 mod served;

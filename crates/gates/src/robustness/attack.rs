@@ -141,9 +141,23 @@ pub fn verify(
     Ok(result)
 }
 
-/// A standard normal draw (Box–Muller), so only `rand`'s uniform core is needed.
-pub fn gaussian(rng: &mut ChaCha8Rng) -> f32 {
-    let u1: f64 = rng.gen_range(f64::MIN_POSITIVE..1.0);
-    let u2: f64 = rng.gen::<f64>();
-    ((-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()) as f32
+/// Fills `out` with standard normal draws (Marsaglia's polar method: one
+/// logarithm and no trigonometry per pair), so only `rand`'s uniform core
+/// is needed. HopSkipJump's gradient estimate draws `d` of these per model
+/// query, which made the sampler the attack's hottest code.
+pub fn fill_gaussian(rng: &mut ChaCha8Rng, out: &mut [f32]) {
+    for pair in out.chunks_mut(2) {
+        let (u, v, s) = loop {
+            let u: f64 = rng.gen_range(-1.0..1.0);
+            let v: f64 = rng.gen_range(-1.0..1.0);
+            let s = u * u + v * v;
+            if s > 0.0 && s < 1.0 {
+                break (u, v, s);
+            }
+        };
+        let m = (-2.0 * s.ln() / s).sqrt();
+        for (slot, z) in pair.iter_mut().zip([u * m, v * m]) {
+            *slot = z as f32;
+        }
+    }
 }

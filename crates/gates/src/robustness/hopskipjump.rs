@@ -19,7 +19,7 @@
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
-use super::attack::{gaussian, verify, AttackResult, SampleOracle};
+use super::attack::{fill_gaussian, verify, AttackResult, SampleOracle};
 use super::domain::{Domain, Norm};
 use super::oracle::AttackError;
 
@@ -255,18 +255,16 @@ fn estimate_gradient(
     let mut dirs = Vec::with_capacity(n * d);
     let mut rows = Vec::with_capacity(n * d);
     for _ in 0..n {
-        let mut u: Vec<f32> = (0..d)
-            .map(|j| {
-                if !domain.mutable(j) {
-                    0.0
-                } else {
-                    match norm {
-                        Norm::L2 => gaussian(rng),
-                        Norm::Linf => rng.gen_range(-1.0..=1.0),
-                    }
-                }
-            })
-            .collect();
+        let mut u = vec![0.0f32; d];
+        match norm {
+            Norm::L2 => fill_gaussian(rng, &mut u),
+            Norm::Linf => u.iter_mut().for_each(|v| *v = rng.gen_range(-1.0..=1.0)),
+        }
+        for (j, v) in u.iter_mut().enumerate() {
+            if !domain.mutable(j) {
+                *v = 0.0;
+            }
+        }
         let len = u.iter().map(|v| v * v).sum::<f32>().sqrt().max(f32::MIN_POSITIVE);
         let mut p: Vec<f32> = x.iter().zip(&u).map(|(a, b)| a + delta * b / len).collect();
         domain.clip(x0, &mut p);

@@ -108,6 +108,8 @@ struct RobustnessParams {
     #[serde(default, deserialize_with = "values::opt_usize")]
     init_eval: Option<usize>,
     #[serde(default, deserialize_with = "values::opt_f64")]
+    gamma: Option<f64>,
+    #[serde(default, deserialize_with = "values::opt_f64")]
     square_p: Option<f64>,
     #[serde(default)]
     time_limit: Option<String>,
@@ -274,6 +276,12 @@ impl RobustnessConfig {
         }
         if let Some(m) = p.init_eval {
             hsj.init_eval = m.max(1);
+        }
+        if let Some(g) = p.gamma {
+            if !(g.is_finite() && g > 0.0) {
+                return Err(err(format!("`gamma` must be a positive number, got {g}")));
+            }
+            hsj.gamma = g as f32;
         }
         let square_p = p.square_p.unwrap_or(0.05);
         if !(square_p > 0.0 && square_p <= 1.0) {

@@ -7,7 +7,7 @@
 
 use rand_chacha::ChaCha8Rng;
 
-use super::attack::{gaussian, verify, AttackResult, SampleOracle};
+use super::attack::{fill_gaussian, verify, AttackResult, SampleOracle};
 use super::domain::{Domain, Norm};
 use super::oracle::AttackError;
 use rand::Rng;
@@ -43,9 +43,13 @@ pub fn noise_attack(
                 })
                 .collect(),
             Norm::L2 => {
-                let dir: Vec<f32> = (0..d)
-                    .map(|j| if domain.mutable(j) { gaussian(rng) } else { 0.0 })
-                    .collect();
+                let mut dir = vec![0.0f32; d];
+                fill_gaussian(rng, &mut dir);
+                for (j, v) in dir.iter_mut().enumerate() {
+                    if !domain.mutable(j) {
+                        *v = 0.0;
+                    }
+                }
                 let len = dir
                     .iter()
                     .map(|v| v * v)

@@ -295,10 +295,32 @@ fn spec_rejects_zero_budget_unknown_attack_and_square_in_l2() {
     assert!(bad(json!({"epsilon": 0.1, "norm": "l2", "attack": ["square"]})).contains("linf"));
     assert!(bad(json!({"samples": 3})).contains("epsilon"));
     assert!(bad(json!({"epsilon": 0.1, "bogus": 1})).contains("bogus"));
+    assert!(bad(json!({"epsilon": 0.1, "gamma": 0})).contains("gamma"));
     let ok =
         config(json!({"epsilon": "0.1", "attack": "noise, hsj", "clip": "0,16", "input_shape": "[1,8,8]"}));
     assert_eq!(ok.attacks, vec![AttackKind::Noise, AttackKind::HopSkipJump]);
     assert_eq!(ok.input_shape, Some([1, 8, 8]));
+    assert_eq!(ok.hsj.gamma, 1.0, "the paper's default");
+    assert_eq!(config(json!({"epsilon": 0.1, "gamma": 0.64})).hsj.gamma, 0.64);
+}
+
+#[test]
+fn fill_gaussian_draws_standard_normal_values_into_every_slot() {
+    let mut rng = ChaCha8Rng::seed_from_u64(4);
+    // An odd length: the last pair is half used.
+    let mut v = vec![f32::NAN; 40_001];
+    attack::fill_gaussian(&mut rng, &mut v);
+    assert!(v.iter().all(|x| x.is_finite()));
+    let n = v.len() as f64;
+    let mean = v.iter().map(|x| f64::from(*x)).sum::<f64>() / n;
+    let var = v.iter().map(|x| (f64::from(*x) - mean).powi(2)).sum::<f64>() / n;
+    let within_1sd = v.iter().filter(|x| x.abs() <= 1.0).count() as f64 / n;
+    assert!(mean.abs() < 0.02, "mean {mean}");
+    assert!((var - 1.0).abs() < 0.03, "variance {var}");
+    assert!(
+        (within_1sd - 0.6827).abs() < 0.01,
+        "share within one sd {within_1sd}"
+    );
 }
 
 struct Broken {

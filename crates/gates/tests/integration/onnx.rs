@@ -47,9 +47,9 @@ fn run(model: &str, spec: serde_json::Value) -> GateOutcome {
 
 #[test]
 fn backdoor_gate_blocks_the_poisoned_example_naming_class_7_and_the_corner_patch() {
-    // The example policy's spec (examples/digits-backdoor/backdoor.yaml).
-    let spec = serde_json::json!({"kind": "backdoor", "input_shape": [1, 8, 8], "clip": [0, 16],
-        "require": {"trigger_flip_rate": "< 0.95", "strip_flagged_fraction": "< 0.75"}});
+    // The example policy's spec (examples/digits-backdoor/backdoor.yaml):
+    // the gate's default thresholds.
+    let spec = serde_json::json!({"kind": "backdoor", "input_shape": [1, 8, 8], "clip": [0, 16]});
     let bad = run("poisoned.onnx", spec.clone());
     assert_eq!(bad.verdict, Verdict::Fail, "{:?} {:?}", bad.reasons, bad.error);
     assert_eq!(bad.metrics["suspected_target_class"], 7.0, "{:?}", bad.metrics);
