@@ -184,6 +184,11 @@ impl Table {
                 })?;
                 crate::npz::parse_npz(&bytes, &path.display().to_string())
             }
+            "npy" => Err(DataError::Unsupported(format!(
+                "{}: a .npy file holds one array and no labels; save features and labels together \
+                 with numpy.savez and pass the .npz",
+                path.display()
+            ))),
             other => Err(DataError::Unsupported(format!(
                 "{}: unknown table format '.{other}' (use .csv, .tsv, .parquet or .npz)",
                 path.display()
@@ -559,6 +564,15 @@ mod tests {
 
     fn table(text: &str) -> Table {
         Table::from_csv_reader(text.as_bytes(), "t.csv", b',').unwrap()
+    }
+
+    #[test]
+    fn a_lone_npy_is_refused_with_the_npz_advice() {
+        let err = Table::load(Path::new("features.npy")).unwrap_err().to_string();
+        assert!(
+            err.contains("features.npy") && err.contains("numpy.savez"),
+            "{err}"
+        );
     }
 
     #[test]
