@@ -127,9 +127,12 @@ fn eval(q: &Quickstart, kind: &str, extra: &[&str]) -> (Value, i32) {
         "--label",
         "label",
         "--set",
-        "sensitive=[sex, race]",
-        "--set",
-        "slices=[sex]",
+        // fairness groups by the sensitive columns, performance slices
+        if kind == "fairness" {
+            "sensitive=[sex, race]"
+        } else {
+            "slices=[sex, race]"
+        },
         "--format",
         "json",
     ];
