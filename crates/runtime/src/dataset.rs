@@ -168,16 +168,7 @@ impl Table {
             "tsv" => Table::from_csv_path(path, b'\t'),
             "parquet" | "pq" => crate::parquet_table::load(path),
             "npz" => {
-                let meta = std::fs::metadata(path).map_err(|source| DataError::Io {
-                    path: path.to_path_buf(),
-                    source,
-                })?;
-                if meta.len() > MAX_TABLE_BYTES {
-                    return Err(DataError::Parse {
-                        path: path.display().to_string(),
-                        message: format!("{} bytes is over the {MAX_TABLE_BYTES}-byte limit", meta.len()),
-                    });
-                }
+                check_table_size(path)?;
                 let bytes = std::fs::read(path).map_err(|source| DataError::Io {
                     path: path.to_path_buf(),
                     source,
@@ -201,16 +192,7 @@ impl Table {
     /// # Errors
     /// As [`Table::load`].
     pub fn from_csv_path(path: &Path, delimiter: u8) -> Result<Table, DataError> {
-        let meta = std::fs::metadata(path).map_err(|source| DataError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        if meta.len() > MAX_TABLE_BYTES {
-            return Err(DataError::Parse {
-                path: path.display().to_string(),
-                message: format!("{} bytes is over the {MAX_TABLE_BYTES}-byte limit", meta.len()),
-            });
-        }
+        check_table_size(path)?;
         let file = std::fs::File::open(path).map_err(|source| DataError::Io {
             path: path.to_path_buf(),
             source,
@@ -556,6 +538,21 @@ pub fn encode_labels(labels: &[String], classes: &[ClassLabel]) -> Result<Vec<us
             })
         })
         .collect()
+}
+
+/// Refuses a table file over [`MAX_TABLE_BYTES`] before anything reads it.
+fn check_table_size(path: &Path) -> Result<(), DataError> {
+    let meta = std::fs::metadata(path).map_err(|source| DataError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    if meta.len() > MAX_TABLE_BYTES {
+        return Err(DataError::Parse {
+            path: path.display().to_string(),
+            message: format!("{} bytes is over the {MAX_TABLE_BYTES}-byte limit", meta.len()),
+        });
+    }
+    Ok(())
 }
 
 #[cfg(test)]
