@@ -93,17 +93,13 @@ pub(crate) fn find_eocd_in(src: &Src<'_>) -> Option<Eocd> {
     }
     let t0 = len.saturating_sub(22 + 65535);
     let tail = src.get(t0, len)?;
-    // Candidates are the offsets 0..=len-22 of the tail, searched backwards.
-    let mut end = tail.len() - 21;
-    while let Some(i) = tail.get(..end)?.iter().rposition(|&b| b == b'P') {
-        if tail.get(i..i + 4) == Some(b"PK\x05\x06") {
-            if let Some(e) = parse_eocd(src, &tail, t0, i) {
-                return Some(e);
-            }
-        }
-        end = i;
-    }
-    None
+    // Candidates are the offsets 0..=len-22 of the tail, searched backwards
+    // (every file is probed for a trailing zip, so this is a vectorised search).
+    let window = tail.get(..tail.len() - 18)?;
+    // Most files have no end record: a forward search (the vectorised one)
+    // rules that out before the backward walk over the candidates.
+    memchr::memmem::find(window, b"PK\x05\x06")?;
+    memchr::memmem::rfind_iter(window, b"PK\x05\x06").find_map(|i| parse_eocd(src, &tail, t0, i))
 }
 
 fn parse_eocd(src: &Src<'_>, tail: &[u8], t0: usize, i: usize) -> Option<Eocd> {

@@ -34,12 +34,13 @@ mod safetensors;
 mod scanner;
 mod stdlib;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use portcullis_evidence::{Finding, Severity, Sha256Digest};
-use rayon::prelude::*;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -133,7 +134,8 @@ pub struct ScanReport {
     pub files: Vec<ScannedFile>,
     /// Findings, grouped by file in path order, then by position.
     pub findings: Vec<Finding>,
-    /// Scanned or walked path -> path relative to its scan root.
+    /// Path -> path relative to its scan root, for findings about paths
+    /// that are not in `files` (unreadable or too-deep directories).
     #[serde(skip)]
     relative: HashMap<String, String>,
 }
@@ -175,9 +177,19 @@ impl ScanReport {
     /// `path` relative to the scan root it was found under; `path` itself
     /// when the scan did not produce it (an allowlist file).
     pub fn relative_path<'a>(&'a self, path: &'a str) -> &'a str {
+        if let Ok(i) = self
+            .files
+            .binary_search_by(|f| path_order(f.path.as_bytes(), path.as_bytes()))
+        {
+            if let Some(f) = self.files.get(i) {
+                return &f.relative_path;
+            }
+        }
         if let Some(r) = self.relative.get(path) {
             return r;
         }
+        // A path that is not valid UTF-8 is listed lossily and may not sort
+        // where the search looks.
         self.files
             .iter()
             .find(|f| f.path == path)
@@ -216,51 +228,66 @@ pub fn scan_paths(paths: &[PathBuf], options: &ScanOptions) -> Result<ScanReport
     if paths.is_empty() {
         return Err(ScanError::NoPaths);
     }
-    let mut files: Vec<(PathBuf, String)> = Vec::new();
+    // Files are scanned while the directories are still being walked: the
+    // walk feeds batches to the thread pool, and the results are put in path
+    // order at the end, so the output does not depend on scheduling.
+    let results: Mutex<Vec<Scanned>> = Mutex::new(Vec::new());
     let mut walk_findings = Vec::new();
     let mut relative = HashMap::new();
-    for p in paths {
-        let meta = std::fs::metadata(p).map_err(|source| ScanError::Path {
-            path: p.clone(),
-            source,
-        })?;
-        if meta.is_dir() {
-            let mut walk = Walk {
-                root: p,
-                files: &mut files,
-                findings: &mut walk_findings,
-                relative: &mut relative,
+    let mut failed = None;
+    rayon::scope(|scope| {
+        let mut feed = Feed {
+            paths,
+            options,
+            results: &results,
+            scope,
+            batch: Vec::new(),
+            // Only roots inside one another can name the same file twice.
+            seen: nested_roots(paths).then(HashSet::new),
+            count: 0,
+        };
+        for (i, p) in paths.iter().enumerate() {
+            let meta = match std::fs::metadata(p) {
+                Ok(m) => m,
+                Err(source) => {
+                    failed = Some(ScanError::Path {
+                        path: p.clone(),
+                        source,
+                    });
+                    break;
+                }
             };
-            walk.dir(p, 0);
-        } else {
-            let name = p
-                .file_name()
-                .map_or_else(|| p.display().to_string(), |n| n.to_string_lossy().into_owned());
-            files.push((p.clone(), name));
+            if meta.is_dir() {
+                let mut walk = Walk {
+                    root: p,
+                    index: i,
+                    feed: &mut feed,
+                    findings: &mut walk_findings,
+                    relative: &mut relative,
+                };
+                walk.dir(p, 0);
+            } else {
+                feed.push(p.clone(), None);
+            }
         }
+        feed.flush();
+        if feed.count == 0 && failed.is_none() {
+            failed = Some(ScanError::NothingScanned);
+        }
+    });
+    if let Some(e) = failed {
+        return Err(e);
     }
-    files.sort();
-    files.dedup_by(|a, b| a.0 == b.0);
-    if files.is_empty() {
-        return Err(ScanError::NothingScanned);
-    }
-    let results: Vec<(ScannedFile, Vec<Finding>)> = files
-        .par_iter()
-        .map(|(p, rel)| {
-            let (mut file, findings) = scanner::scan_file(p, options);
-            file.relative_path.clone_from(rel);
-            (file, findings)
-        })
-        .collect();
+    let mut results = results
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    results.sort_unstable_by(|a, b| path_order(a.0.as_os_str().as_bytes(), b.0.as_os_str().as_bytes()));
     let mut report = ScanReport {
         files: Vec::with_capacity(results.len()),
         findings: walk_findings,
         relative,
     };
-    for (file, findings) in results {
-        report
-            .relative
-            .insert(file.path.clone(), file.relative_path.clone());
+    for (_, file, findings) in results {
         report.files.push(file);
         report.findings.extend(findings);
     }
@@ -270,22 +297,129 @@ pub fn scan_paths(paths: &[PathBuf], options: &ScanOptions) -> Result<ScanReport
     Ok(report)
 }
 
+/// The order of scanned paths: byte order with the separator sorting before
+/// every other byte, which for the paths a walk produces is the same as
+/// comparing them component by component (`a/b` before `a-b`), at the cost
+/// of a byte comparison.
+fn path_order(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
+    // Skip the common prefix eight bytes at a time: paths under one root
+    // share most of their bytes.
+    let mut i = 0;
+    while let (Some(x), Some(y)) = (a.get(i..i + 8), b.get(i..i + 8)) {
+        if x != y {
+            break;
+        }
+        i += 8;
+    }
+    let at = a
+        .get(i..)
+        .unwrap_or_default()
+        .iter()
+        .zip(b.get(i..).unwrap_or_default())
+        .position(|(x, y)| x != y)
+        .map(|k| k + i);
+    let key = |c: u8| if c == b'/' { 0 } else { c };
+    match at.and_then(|i| Some((*a.get(i)?, *b.get(i)?))) {
+        Some((x, y)) => key(x).cmp(&key(y)),
+        None => a.len().cmp(&b.len()),
+    }
+}
+
+/// True when one scan root is a path prefix of another (or repeats it), so
+/// the same file could be found twice. In [`path_order`] a root sorts just
+/// before the paths it contains, so neighbours are enough to compare.
+fn nested_roots(paths: &[PathBuf]) -> bool {
+    let mut sorted: Vec<&[u8]> = paths.iter().map(|p| p.as_os_str().as_bytes()).collect();
+    sorted.sort_by(|a, b| path_order(a, b));
+    sorted.windows(2).any(|w| match w {
+        [a, b] => b.starts_with(a),
+        _ => false,
+    })
+}
+
+/// `path` relative to `root`, with `/` separators.
+fn relative_to(root: &Path, path: &Path) -> String {
+    let r = path.strip_prefix(root).unwrap_or(path);
+    let parts: Vec<_> = r.components().map(|c| c.as_os_str().to_string_lossy()).collect();
+    parts.join("/")
+}
+
+/// A scanned file: its path, its record and its findings.
+type Scanned = (PathBuf, ScannedFile, Vec<Finding>);
+
+/// Files scanned per task handed to the thread pool.
+const BATCH: usize = 32;
+
+/// Hands the files a walk finds to the thread pool in batches.
+struct Feed<'r, 's> {
+    paths: &'s [PathBuf],
+    options: &'s ScanOptions,
+    results: &'s Mutex<Vec<Scanned>>,
+    scope: &'r rayon::Scope<'s>,
+    /// (path, index of the directory root it was found under; `None` for a
+    /// file given directly)
+    batch: Vec<(PathBuf, Option<usize>)>,
+    seen: Option<HashSet<PathBuf>>,
+    count: usize,
+}
+
+impl Feed<'_, '_> {
+    fn push(&mut self, path: PathBuf, root: Option<usize>) {
+        if let Some(seen) = &mut self.seen {
+            if !seen.insert(path.clone()) {
+                return;
+            }
+        }
+        self.count += 1;
+        self.batch.push((path, root));
+        if self.batch.len() >= BATCH {
+            self.flush();
+        }
+    }
+
+    fn flush(&mut self) {
+        if self.batch.is_empty() {
+            return;
+        }
+        let batch = std::mem::take(&mut self.batch);
+        let (paths, options, results) = (self.paths, self.options, self.results);
+        self.scope.spawn(move |_| {
+            let done: Vec<Scanned> = batch
+                .into_iter()
+                .map(|(p, root)| {
+                    let (mut file, findings) = scanner::scan_file(&p, options);
+                    file.relative_path = match root.and_then(|r| paths.get(r)) {
+                        Some(root) => relative_to(root, &p),
+                        None => p
+                            .file_name()
+                            .map_or_else(|| p.display().to_string(), |n| n.to_string_lossy().into_owned()),
+                    };
+                    (p, file, findings)
+                })
+                .collect();
+            results
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .extend(done);
+        });
+    }
+}
+
 /// Deepest directory nesting walked below a scan root.
 const MAX_DIR_DEPTH: u32 = 64;
 
 /// A directory walk under one scan root.
-struct Walk<'a> {
+struct Walk<'a, 'r, 's> {
     root: &'a Path,
-    files: &'a mut Vec<(PathBuf, String)>,
+    index: usize,
+    feed: &'a mut Feed<'r, 's>,
     findings: &'a mut Vec<Finding>,
     relative: &'a mut HashMap<String, String>,
 }
 
-impl Walk<'_> {
+impl Walk<'_, '_, '_> {
     fn rel(&self, path: &Path) -> String {
-        let r = path.strip_prefix(self.root).unwrap_or(path);
-        let parts: Vec<_> = r.components().map(|c| c.as_os_str().to_string_lossy()).collect();
-        parts.join("/")
+        relative_to(self.root, path)
     }
 
     fn unreadable(&mut self, path: &Path, why: &str) {
@@ -329,14 +463,10 @@ impl Walk<'_> {
                 }
                 Ok(t) if t.is_symlink() => {
                     if std::fs::metadata(&path).map(|m| m.is_file()).unwrap_or(false) {
-                        let rel = self.rel(&path);
-                        self.files.push((path, rel));
+                        self.feed.push(path, Some(self.index));
                     }
                 }
-                Ok(_) => {
-                    let rel = self.rel(&path);
-                    self.files.push((path, rel));
-                }
+                Ok(_) => self.feed.push(path, Some(self.index)),
                 Err(e) => self.unreadable(&path, &e.to_string()),
             }
         }

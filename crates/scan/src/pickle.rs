@@ -33,7 +33,7 @@ const MAX_NESTING: u32 = 8;
 enum V<'a> {
     None,
     Int(i64),
-    Str(Rc<str>),
+    Str(Text<'a>),
     Bytes(&'a [u8]),
     Global(Rc<str>),
     Tuple(Rc<Vec<V<'a>>>),
@@ -41,6 +41,26 @@ enum V<'a> {
     Dict(u32),
     Obj(u32),
     Other,
+}
+
+/// A string value: borrowed from the pickle bytes when the opcode carries it
+/// verbatim (the common case, and no allocation), owned when it had to be
+/// decoded (protocol-0 escapes).
+#[derive(Debug, Clone)]
+enum Text<'a> {
+    Borrowed(&'a str),
+    Owned(Rc<str>),
+}
+
+impl std::ops::Deref for Text<'_> {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        match self {
+            Text::Borrowed(s) => s,
+            Text::Owned(s) => s,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -574,7 +594,7 @@ impl<'a> Walker<'a, '_> {
                 b'S' => {
                     let l = self.line(at)?;
                     let v = decode_string_literal(l)
-                        .map(|s| str_value(&s))
+                        .map(|s| owned_str_value(&s))
                         .unwrap_or(V::Other);
                     self.push(v, at)?;
                 }
@@ -589,7 +609,7 @@ impl<'a> Walker<'a, '_> {
                     // unpickler's encoding (ASCII by default).
                     let v = if matches!(op, b'T' | b'U') {
                         match std::str::from_utf8(b) {
-                            Ok(s) if s.len() <= STRING_CAP => V::Str(Rc::from(s)),
+                            Ok(s) if s.len() <= STRING_CAP => V::Str(Text::Borrowed(s)),
                             _ => V::Bytes(b),
                         }
                     } else {
@@ -600,7 +620,7 @@ impl<'a> Walker<'a, '_> {
                 b'V' => {
                     let l = self.line(at)?;
                     let s = decode_raw_unicode_escape(l);
-                    self.push(str_value(&s), at)?;
+                    self.push(owned_str_value(&s), at)?;
                 }
                 b'X' | 0x8c | 0x8d => {
                     let n = match op {
@@ -1057,9 +1077,17 @@ fn pairs<'a>(items: Vec<V<'a>>) -> Vec<(V<'a>, V<'a>)> {
     out
 }
 
-fn str_value<'a>(s: &str) -> V<'a> {
+fn str_value(s: &str) -> V<'_> {
     if s.len() <= STRING_CAP {
-        V::Str(Rc::from(s))
+        V::Str(Text::Borrowed(s))
+    } else {
+        V::Other
+    }
+}
+
+fn owned_str_value<'a>(s: &str) -> V<'a> {
+    if s.len() <= STRING_CAP {
+        V::Str(Text::Owned(Rc::from(s)))
     } else {
         V::Other
     }

@@ -81,24 +81,32 @@ pub(crate) fn scan_file(path: &Path, opts: &ScanOptions) -> (ScannedFile, Vec<Fi
         Ok(f) => f,
         Err(e) => return (out, vec![unreadable(&name, &e.to_string())]),
     };
-    let len = match file.metadata() {
-        Ok(m) => m.len(),
-        Err(e) => return (out, vec![unreadable(&name, &e.to_string())]),
-    };
-    out.size = len;
-    let limit = opts.limits.max_file_size;
-    if len > limit {
-        let msg = format!("file is {len} bytes, over the {limit}-byte limit; not scanned");
-        return (out, vec![over_limit(&name, msg)]);
+    // Most model directories are many small files: one reused buffer per
+    // thread holds each file's head, so a small file costs one read and no
+    // allocation.
+    thread_local! {
+        static HEAD: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
     }
-    match scan_open_file(&file, &name, len, opts) {
-        Ok((formats, findings, digest)) => {
+    let result = HEAD.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buf) => scan_open_file(&file, &name, &mut buf, opts),
+        Err(_) => scan_open_file(&file, &name, &mut Vec::new(), opts),
+    });
+    let limit = opts.limits.max_file_size;
+    match result {
+        Ok((len, (formats, findings, digest))) => {
+            out.size = len;
             out.formats = formats;
             out.sha256 = digest;
             (out, findings)
         }
         Err(Failure::Io(e)) => (out, vec![unreadable(&name, &e.to_string())]),
-        Err(Failure::Grew) => {
+        Err(Failure::TooLarge(len)) => {
+            out.size = len;
+            let msg = format!("file is {len} bytes, over the {limit}-byte limit; not scanned");
+            (out, vec![over_limit(&name, msg)])
+        }
+        Err(Failure::Grew(len)) => {
+            out.size = len;
             let msg = format!("file grew past the {limit}-byte limit while reading; not scanned");
             (out, vec![over_limit(&name, msg)])
         }
@@ -107,7 +115,10 @@ pub(crate) fn scan_file(path: &Path, opts: &ScanOptions) -> (ScannedFile, Vec<Fi
 
 enum Failure {
     Io(std::io::Error),
-    Grew,
+    /// Over the size limit (the size in bytes).
+    TooLarge(u64),
+    /// Grew past the size limit while being read (the size first seen).
+    Grew(u64),
 }
 
 impl From<std::io::Error> for Failure {
@@ -128,18 +139,63 @@ type Scanned = (Vec<Format>, Vec<Finding>, Option<Sha256Digest>);
 ///
 /// Each path gives exactly the findings the in-memory scan of the same bytes
 /// gives (the integration tests compare them).
+///
+/// Returns the file's size with the scan.
 fn scan_open_file(
     file: &std::fs::File,
     name: &str,
+    buf: &mut Vec<u8>,
+    opts: &ScanOptions,
+) -> Result<(u64, Scanned), Failure> {
+    let limit = opts.limits.max_file_size;
+    let got = read_head(file, buf)?;
+    let head = buf.get(..got).unwrap_or(&[]);
+    let len = if (got as u64) < HEAD_BYTES {
+        // A short read is the end of the file: no need to ask its size.
+        got as u64
+    } else {
+        file.metadata()?.len().max(got as u64)
+    };
+    if len > limit {
+        return Err(Failure::TooLarge(len));
+    }
+    if head.len() as u64 == len {
+        // The whole file is in the head.
+        return Ok((len, run(name, head, opts)));
+    }
+    scan_large(file, name, head, len, opts).map(|s| (len, s))
+}
+
+/// Fills `buf` with up to [`HEAD_BYTES`] from the start of the file; returns
+/// how many were read (fewer only at the end of the file).
+fn read_head(file: &std::fs::File, buf: &mut Vec<u8>) -> std::io::Result<usize> {
+    use std::os::unix::fs::FileExt;
+    let n = usize::try_from(HEAD_BYTES).unwrap_or(usize::MAX);
+    if buf.len() != n {
+        buf.resize(n, 0);
+    }
+    let mut got = 0;
+    while got < n {
+        let Some(dst) = buf.get_mut(got..) else { break };
+        match file.read_at(dst, got as u64) {
+            Ok(0) => break,
+            Ok(k) => got += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(got)
+}
+
+/// The rest of [`scan_open_file`] for a file larger than its head.
+fn scan_large(
+    file: &std::fs::File,
+    name: &str,
+    head: &[u8],
     len: u64,
     opts: &ScanOptions,
 ) -> Result<Scanned, Failure> {
-    let head = read_at_most(file, 0, len.min(HEAD_BYTES))?;
-    if head.len() as u64 == len {
-        // The whole file is in the head.
-        return Ok(run(name, &head, opts));
-    }
-    let formats = detect(&head);
+    let formats = detect(head);
     if head.starts_with(b"PK\x03\x04") && formats == [Format::Zip] {
         let size =
             usize::try_from(len).map_err(|_| std::io::Error::other("file too large for this platform"))?;
@@ -187,13 +243,13 @@ fn scan_open_file(
     }
     let limit = opts.limits.max_file_size;
     let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
-    bytes.extend_from_slice(&head);
+    bytes.extend_from_slice(head);
     let mut rest = file;
     rest.seek(SeekFrom::Start(head.len() as u64))?;
     rest.take(limit.saturating_add(1).saturating_sub(head.len() as u64))
         .read_to_end(&mut bytes)?;
     if bytes.len() as u64 > limit {
-        return Err(Failure::Grew);
+        return Err(Failure::Grew(len));
     }
     Ok(run(name, &bytes, opts))
 }

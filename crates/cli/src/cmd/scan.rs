@@ -101,22 +101,101 @@ fn human(report: &ScanReport, bar: Severity, st: Style) -> String {
     out
 }
 
+/// A finding in the `--format json` document: the shared finding type plus
+/// its stable fingerprint.
+#[derive(serde::Serialize)]
+struct JsonFinding<'a> {
+    #[serde(flatten)]
+    finding: &'a portcullis_evidence::Finding,
+    fingerprint: String,
+}
+
+/// The `--format json` document, version 1:
+/// `{"version": 1, "files": [...], "findings": [...]}`, pretty-printed.
+/// A scan of thousands of files has thousands of entries in each list, so
+/// the two lists are serialised on two threads, straight from the report
+/// (no intermediate JSON tree).
 fn json(report: &ScanReport) -> Result<String> {
-    let findings: Vec<serde_json::Value> = report
-        .findings
-        .iter()
-        .map(|f| {
-            let mut v = serde_json::to_value(f).unwrap_or_default();
-            if let Some(o) = v.as_object_mut() {
-                o.insert("fingerprint".into(), report.fingerprint(f).into());
-            }
-            v
-        })
-        .collect();
-    let out = serde_json::json!({
-        "version": 1,
-        "files": report.files,
-        "findings": findings,
-    });
-    Ok(format!("{}\n", serde_json::to_string_pretty(&out)?))
+    let (files, findings) = rayon::join(
+        || serde_json::to_string_pretty(&report.files),
+        || {
+            let findings: Vec<JsonFinding<'_>> = report
+                .findings
+                .iter()
+                .map(|f| JsonFinding {
+                    finding: f,
+                    fingerprint: report.fingerprint(f),
+                })
+                .collect();
+            serde_json::to_string_pretty(&findings)
+        },
+    );
+    let (files, findings) = (files?, findings?);
+    let mut out = String::with_capacity(files.len() + findings.len() + 64);
+    out.push_str("{\n  \"version\": 1,\n  \"files\": ");
+    indent_into(&mut out, &files);
+    out.push_str(",\n  \"findings\": ");
+    indent_into(&mut out, &findings);
+    out.push_str("\n}\n");
+    Ok(out)
+}
+
+/// Appends pretty-printed JSON nested one level deeper (two more spaces on
+/// every line after the first). JSON strings never hold a raw newline, so
+/// every newline is a line break of the layout.
+fn indent_into(out: &mut String, json: &str) {
+    let mut lines = json.split('\n');
+    if let Some(first) = lines.next() {
+        out.push_str(first);
+    }
+    for line in lines {
+        out.push_str("\n  ");
+        out.push_str(line);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The two-thread JSON writer gives byte for byte what serialising the
+    /// whole document at once gives.
+    #[test]
+    fn json_output_matches_whole_document_serialisation() {
+        #[derive(serde::Serialize)]
+        struct Doc<'a> {
+            version: u32,
+            files: &'a [portcullis_scan::ScannedFile],
+            findings: Vec<JsonFinding<'a>>,
+        }
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scan/tests/fixtures");
+        let dirs = [
+            root.join("benign"),
+            root.join("pickle-code-exec"),
+            root.join("zip-path-traversal"),
+        ];
+        let report = scan_paths(&dirs, &ScanOptions::default()).unwrap();
+        assert!(report.files.len() > 10 && report.findings.len() > 5);
+        let doc = Doc {
+            version: 1,
+            files: &report.files,
+            findings: report
+                .findings
+                .iter()
+                .map(|f| JsonFinding {
+                    finding: f,
+                    fingerprint: report.fingerprint(f),
+                })
+                .collect(),
+        };
+        let want = format!("{}\n", serde_json::to_string_pretty(&doc).unwrap());
+        assert_eq!(json(&report).unwrap(), want);
+
+        let empty = ScanReport::default();
+        let got = json(&empty).unwrap();
+        assert_eq!(
+            got,
+            "{\n  \"version\": 1,\n  \"files\": [],\n  \"findings\": []\n}\n"
+        );
+    }
 }

@@ -78,10 +78,56 @@ fn scan_paths_is_deterministic_and_sorted() {
     let a = scan_paths(&[fixtures()], &ScanOptions::default()).unwrap();
     let b = scan_paths(&[fixtures()], &ScanOptions::default()).unwrap();
     assert_eq!(a.findings, b.findings);
-    let paths: Vec<&String> = a.files.iter().map(|f| &f.path).collect();
+    let paths: Vec<&Path> = a.files.iter().map(|f| Path::new(&f.path)).collect();
     let mut sorted = paths.clone();
     sorted.sort();
     assert_eq!(paths, sorted);
+}
+
+#[test]
+fn overlapping_roots_scan_each_file_once_in_path_component_order() {
+    let base = std::env::temp_dir().join(format!("portcullis-scan-roots-{}", std::process::id()));
+    let pkl = fixtures().join("pickle-code-exec/os_system.pkl");
+    for rel in ["a/x.pkl", "a-b/y.pkl", "a.pkl"] {
+        let p = base.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::copy(&pkl, &p).unwrap();
+    }
+    // The same files through three roots, one inside another.
+    let roots = [base.clone(), base.join("a"), base.join("a/x.pkl")];
+    let report = scan_paths(&roots, &ScanOptions::default()).unwrap();
+    let rel: Vec<&str> = report.files.iter().map(|f| f.relative_path.as_str()).collect();
+    // Component order puts `a/x.pkl` before `a-b/...` (byte order would not),
+    // and a file found twice keeps the path under the first root given.
+    assert_eq!(rel, ["a/x.pkl", "a-b/y.pkl", "a.pkl"]);
+    assert_eq!(
+        report
+            .findings
+            .iter()
+            .filter(|f| f.rule == "pickle-code-exec")
+            .count(),
+        3
+    );
+    // Disjoint roots are scanned in full, each in order.
+    let two = scan_paths(&[base.join("a-b"), base.join("a")], &ScanOptions::default()).unwrap();
+    let rel: Vec<&str> = two.files.iter().map(|f| f.relative_path.as_str()).collect();
+    assert_eq!(rel, ["x.pkl", "y.pkl"]);
+    std::fs::remove_dir_all(base).unwrap();
+}
+
+#[test]
+fn small_file_over_a_lowered_size_limit_is_a_finding_with_its_size() {
+    let mut opts = ScanOptions::default();
+    opts.limits.max_file_size = 10;
+    let path = fixtures().join("pickle-code-exec/os_system.pkl");
+    let len = std::fs::metadata(&path).unwrap().len();
+    let report = scan_paths(std::slice::from_ref(&path), &opts).unwrap();
+    assert_eq!(report.files[0].size, len);
+    assert_eq!(report.findings.len(), 1, "{:?}", report.findings);
+    assert_eq!(report.findings[0].rule, "scan-limit-exceeded");
+    assert!(report.findings[0]
+        .message
+        .contains(&format!("file is {len} bytes")));
 }
 
 #[test]
