@@ -404,16 +404,22 @@ pub fn on_boundary(name: &str, prefix: &str) -> bool {
 }
 
 /// The policy tables indexed for lookup: every file is full of globals.
+/// Every global in every pickle is looked up here (twice when it is called),
+/// so the tables use a fast non-cryptographic hash: the keys are our own
+/// constants, and a lookup of attacker-chosen text costs one hash either way.
+type FastState = foldhash::fast::FixedState;
+
 struct Index {
     /// Top-level module -> (rule, prefix) in `FAMILIES` order.
-    families: HashMap<&'static str, Vec<(&'static str, &'static str)>>,
-    safe: HashSet<&'static str>,
+    families: HashMap<&'static str, Vec<(&'static str, &'static str)>, FastState>,
+    safe: HashSet<&'static str, FastState>,
 }
 
 fn index() -> &'static Index {
     static INDEX: OnceLock<Index> = OnceLock::new();
     INDEX.get_or_init(|| {
-        let mut families: HashMap<&'static str, Vec<(&'static str, &'static str)>> = HashMap::new();
+        let mut families: HashMap<&'static str, Vec<(&'static str, &'static str)>, FastState> =
+            HashMap::default();
         for (rule, prefixes) in FAMILIES {
             for p in prefixes.iter() {
                 let trimmed = p.trim_end_matches('.');

@@ -116,8 +116,13 @@ struct JsonFinding<'a> {
 /// the two lists are serialised on two threads, straight from the report
 /// (no intermediate JSON tree).
 fn json(report: &ScanReport) -> Result<String> {
+    fn nested<T: serde::Serialize + ?Sized>(value: &T) -> serde_json::Result<Vec<u8>> {
+        let mut out = Vec::new();
+        serde_json::to_writer_pretty(Nested(&mut out), value)?;
+        Ok(out)
+    }
     let (files, findings) = rayon::join(
-        || serde_json::to_string_pretty(&report.files),
+        || nested(&report.files),
         || {
             let findings: Vec<JsonFinding<'_>> = report
                 .findings
@@ -127,30 +132,39 @@ fn json(report: &ScanReport) -> Result<String> {
                     fingerprint: report.fingerprint(f),
                 })
                 .collect();
-            serde_json::to_string_pretty(&findings)
+            nested(&findings)
         },
     );
     let (files, findings) = (files?, findings?);
-    let mut out = String::with_capacity(files.len() + findings.len() + 64);
-    out.push_str("{\n  \"version\": 1,\n  \"files\": ");
-    indent_into(&mut out, &files);
-    out.push_str(",\n  \"findings\": ");
-    indent_into(&mut out, &findings);
-    out.push_str("\n}\n");
-    Ok(out)
+    let mut out = Vec::with_capacity(files.len() + findings.len() + 64);
+    out.extend_from_slice(b"{\n  \"version\": 1,\n  \"files\": ");
+    out.extend_from_slice(&files);
+    out.extend_from_slice(b",\n  \"findings\": ");
+    out.extend_from_slice(&findings);
+    out.extend_from_slice(b"\n}\n");
+    Ok(String::from_utf8(out)?)
 }
 
-/// Appends pretty-printed JSON nested one level deeper (two more spaces on
-/// every line after the first). JSON strings never hold a raw newline, so
-/// every newline is a line break of the layout.
-fn indent_into(out: &mut String, json: &str) {
-    let mut lines = json.split('\n');
-    if let Some(first) = lines.next() {
-        out.push_str(first);
+/// A writer for pretty-printed JSON nested one level deeper than it was
+/// serialised: two more spaces after every line break. JSON strings never
+/// hold a raw newline, so every newline written is a line break of the layout.
+struct Nested<'a>(&'a mut Vec<u8>);
+
+impl std::io::Write for Nested<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let mut rest = buf;
+        while let Some(i) = rest.iter().position(|&b| b == b'\n') {
+            let (line, tail) = rest.split_at(i + 1);
+            self.0.extend_from_slice(line);
+            self.0.extend_from_slice(b"  ");
+            rest = tail;
+        }
+        self.0.extend_from_slice(rest);
+        Ok(buf.len())
     }
-    for line in lines {
-        out.push_str("\n  ");
-        out.push_str(line);
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
