@@ -35,9 +35,10 @@ mod scanner;
 mod stdlib;
 
 use std::collections::{HashMap, HashSet};
+use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use portcullis_evidence::{Finding, Severity, Sha256Digest};
@@ -267,7 +268,7 @@ pub fn scan_paths(paths: &[PathBuf], options: &ScanOptions) -> Result<ScanReport
                 };
                 walk.dir(p, 0);
             } else {
-                feed.push(p.clone(), None);
+                feed.push(p.clone(), None, None);
             }
         }
         feed.flush();
@@ -339,6 +340,24 @@ fn nested_roots(paths: &[PathBuf]) -> bool {
 
 /// `path` relative to `root`, with `/` separators.
 fn relative_to(root: &Path, path: &Path) -> String {
+    // The walk builds every path as root + "/" + names, so the bytes after
+    // the root already are the answer; anything less tidy takes the
+    // component-wise route.
+    let (r, p) = (root.as_os_str().as_bytes(), path.as_os_str().as_bytes());
+    if let Some(rest) = p.strip_prefix(r) {
+        let rest = match rest.strip_prefix(b"/") {
+            Some(tail) => Some(tail),
+            None if r.ends_with(b"/") => Some(rest),
+            None => None,
+        };
+        if let Some(rest) = rest.filter(|t| {
+            !t.is_empty()
+                && t.split(|&b| b == b'/')
+                    .all(|c| !c.is_empty() && c != b"." && c != b"..")
+        }) {
+            return String::from_utf8_lossy(rest).into_owned();
+        }
+    }
     let r = path.strip_prefix(root).unwrap_or(path);
     let parts: Vec<_> = r.components().map(|c| c.as_os_str().to_string_lossy()).collect();
     parts.join("/")
@@ -356,22 +375,46 @@ struct Feed<'r, 's> {
     options: &'s ScanOptions,
     results: &'s Mutex<Vec<Scanned>>,
     scope: &'r rayon::Scope<'s>,
-    /// (path, index of the directory root it was found under; `None` for a
-    /// file given directly)
-    batch: Vec<(PathBuf, Option<usize>)>,
+    batch: Vec<Found>,
     seen: Option<HashSet<PathBuf>>,
     count: usize,
 }
 
+/// A file to scan.
+struct Found {
+    path: PathBuf,
+    /// Index of the directory root it was found under; `None` for a file
+    /// given directly.
+    root: Option<usize>,
+    /// The open directory it was listed in, when there is one: the file is
+    /// then opened relative to it, which spares the kernel resolving every
+    /// component of a long path again for each of thousands of files.
+    dir: Option<Arc<OwnedFd>>,
+}
+
+impl Found {
+    fn open(&self) -> std::io::Result<std::fs::File> {
+        if let (Some(dir), Some(name)) = (&self.dir, self.path.file_name()) {
+            let flags = rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC;
+            return Ok(rustix::fs::openat(dir, name, flags, rustix::fs::Mode::empty())?.into());
+        }
+        std::fs::File::open(&self.path)
+    }
+}
+
 impl Feed<'_, '_> {
-    fn push(&mut self, path: PathBuf, root: Option<usize>) {
+    fn push(&mut self, path: PathBuf, root: Option<usize>, dir: Option<&Arc<OwnedFd>>) {
         if let Some(seen) = &mut self.seen {
             if !seen.insert(path.clone()) {
                 return;
             }
         }
         self.count += 1;
-        self.batch.push((path, root));
+        self.batch.push(Found {
+            path,
+            root,
+            dir: dir.cloned(),
+        });
         if self.batch.len() >= BATCH {
             self.flush();
         }
@@ -386,8 +429,9 @@ impl Feed<'_, '_> {
         self.scope.spawn(move |_| {
             let done: Vec<Scanned> = batch
                 .into_iter()
-                .map(|(p, root)| {
-                    let (mut file, findings) = scanner::scan_file(&p, options);
+                .map(|found| {
+                    let (mut file, findings) = scanner::scan_file(&found.path, found.open(), options);
+                    let (p, root) = (found.path, found.root);
                     file.relative_path = match root.and_then(|r| paths.get(r)) {
                         Some(root) => relative_to(root, &p),
                         None => p
@@ -434,6 +478,12 @@ impl Walk<'_, '_, '_> {
             Ok(e) => e,
             Err(e) => return self.unreadable(dir, &e.to_string()),
         };
+        // Without a directory handle (out of descriptors, say) files are
+        // opened by their full path instead.
+        let flags = rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC;
+        let handle = rustix::fs::open(dir, flags, rustix::fs::Mode::empty())
+            .ok()
+            .map(Arc::new);
         for entry in entries {
             let entry = match entry {
                 Ok(e) => e,
@@ -463,10 +513,10 @@ impl Walk<'_, '_, '_> {
                 }
                 Ok(t) if t.is_symlink() => {
                     if std::fs::metadata(&path).map(|m| m.is_file()).unwrap_or(false) {
-                        self.feed.push(path, Some(self.index));
+                        self.feed.push(path, Some(self.index), handle.as_ref());
                     }
                 }
-                Ok(_) => self.feed.push(path, Some(self.index)),
+                Ok(_) => self.feed.push(path, Some(self.index), handle.as_ref()),
                 Err(e) => self.unreadable(&path, &e.to_string()),
             }
         }
@@ -513,5 +563,47 @@ pub mod fuzzing {
     /// The GGUF header parser.
     pub fn gguf(data: &[u8]) -> usize {
         with_scan(data, |fs, d| crate::gguf::scan(fs, "", d, d.len() as u64))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_paths_take_the_byte_route_only_when_it_agrees_with_components() {
+        let slow = |root: &str, path: &str| {
+            let r = Path::new(path).strip_prefix(root).unwrap_or(Path::new(path));
+            let parts: Vec<_> = r.components().map(|c| c.as_os_str().to_string_lossy()).collect();
+            parts.join("/")
+        };
+        for (root, path) in [
+            ("models", "models/a/b.pkl"),
+            ("models/", "models/a/b.pkl"),
+            ("./models", "./models/x.pkl"),
+            ("/abs/m", "/abs/m/sub/x"),
+            ("m", "mx/y"),
+            ("m", "m//y"),
+            ("m", "m/./y"),
+            ("m", "m/../y"),
+            ("m", "m"),
+            ("m", "other/y"),
+        ] {
+            assert_eq!(
+                relative_to(Path::new(root), Path::new(path)),
+                slow(root, path),
+                "{root} {path}"
+            );
+        }
+    }
+
+    #[test]
+    fn path_order_is_component_order() {
+        let mut paths = ["a-b/y", "a/x", "a.pkl", "a/x/z", "ab", "a"];
+        paths.sort_by(|a, b| path_order(a.as_bytes(), b.as_bytes()));
+        let mut by_components = paths;
+        by_components.sort_by(|a, b| Path::new(a).cmp(Path::new(b)));
+        assert_eq!(paths, by_components);
+        assert_eq!(paths, ["a", "a/x", "a/x/z", "a-b/y", "a.pkl", "ab"]);
     }
 }

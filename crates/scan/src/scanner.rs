@@ -42,7 +42,7 @@ pub(crate) struct FileScan<'o> {
     pub pickle_ops: u64,
     pub findings: Vec<Finding>,
     timed_out: bool,
-    seen: HashSet<(String, String, String)>,
+    seen: HashSet<(String, &'static str, String)>,
 }
 
 /// A finding for a file or directory that could not be read.
@@ -68,7 +68,12 @@ const HEAD_BYTES: u64 = 64 << 10;
 const HEADER_ONLY_BYTES: u64 = 64 << 20;
 
 /// Reads and scans one file, reading only the bytes the analysis needs.
-pub(crate) fn scan_file(path: &Path, opts: &ScanOptions) -> (ScannedFile, Vec<Finding>) {
+/// `file` is the file opened (or the error opening it).
+pub(crate) fn scan_file(
+    path: &Path,
+    file: std::io::Result<std::fs::File>,
+    opts: &ScanOptions,
+) -> (ScannedFile, Vec<Finding>) {
     let name = path.display().to_string();
     let mut out = ScannedFile {
         path: name.clone(),
@@ -77,7 +82,7 @@ pub(crate) fn scan_file(path: &Path, opts: &ScanOptions) -> (ScannedFile, Vec<Fi
         formats: Vec::new(),
         sha256: None,
     };
-    let file = match std::fs::File::open(path) {
+    let file = match file {
         Ok(f) => f,
         Err(e) => return (out, vec![unreadable(&name, &e.to_string())]),
     };
@@ -387,10 +392,7 @@ impl<'o> FileScan<'o> {
                 }
             }
         }
-        if !self
-            .seen
-            .insert((member.to_string(), rule.to_string(), global.to_string()))
-        {
+        if !self.seen.insert((member.to_string(), rule, global.to_string())) {
             return;
         }
         self.report(rule, severity, member, Some(offset), Some(global), message);
