@@ -1,4 +1,4 @@
-//! Scans paths and prints the report as JSON; for benchmarks and manual use.
+//! Scans paths and prints the report as JSON: the library without the CLI.
 //!
 //! `cargo run --release -p portcullis-scan --example scan -- [--strict] [--digests]
 //! [--allowlist FILE] [--fail-on low|medium|high|critical] PATH...`

@@ -232,7 +232,7 @@ pub fn scan_paths(paths: &[PathBuf], options: &ScanOptions) -> Result<ScanReport
     // Files are scanned while the directories are still being walked: the
     // walk feeds batches to the thread pool, and the results are put in path
     // order at the end, so the output does not depend on scheduling.
-    let results: Mutex<Vec<Scanned>> = Mutex::new(Vec::new());
+    let results: Mutex<Vec<Vec<Scanned>>> = Mutex::new(Vec::new());
     let mut walk_findings = Vec::new();
     let mut relative = HashMap::new();
     let mut failed = None;
@@ -279,13 +279,22 @@ pub fn scan_paths(paths: &[PathBuf], options: &ScanOptions) -> Result<ScanReport
     if let Some(e) = failed {
         return Err(e);
     }
-    let mut results = results
+    let batches = results
         .into_inner()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
+    // Sized once: thousands of files and findings are moved, never regrown.
+    let mut results = Vec::with_capacity(batches.iter().map(Vec::len).sum());
+    let mut found = walk_findings.len();
+    for batch in batches {
+        found += batch.iter().map(|r| r.2.len()).sum::<usize>();
+        results.extend(batch);
+    }
     results.sort_unstable_by(|a, b| path_order(a.0.as_os_str().as_bytes(), b.0.as_os_str().as_bytes()));
+    let mut findings = Vec::with_capacity(found);
+    findings.extend(walk_findings);
     let mut report = ScanReport {
         files: Vec::with_capacity(results.len()),
-        findings: walk_findings,
+        findings,
         relative,
     };
     for (_, file, findings) in results {
@@ -373,7 +382,7 @@ const BATCH: usize = 32;
 struct Feed<'r, 's> {
     paths: &'s [PathBuf],
     options: &'s ScanOptions,
-    results: &'s Mutex<Vec<Scanned>>,
+    results: &'s Mutex<Vec<Vec<Scanned>>>,
     scope: &'r rayon::Scope<'s>,
     batch: Vec<Found>,
     seen: Option<HashSet<PathBuf>>,
@@ -444,7 +453,7 @@ impl Feed<'_, '_> {
             results
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .extend(done);
+                .push(done);
         });
     }
 }

@@ -72,7 +72,8 @@ pub fn run(args: Args) -> Result<Exit> {
 }
 
 fn human(report: &ScanReport, bar: Severity, st: Style) -> String {
-    let mut out = String::new();
+    // A finding takes about three lines, 250 bytes; sized once for large scans.
+    let mut out = String::with_capacity(report.findings.len() * 256 + 128);
     for f in &report.findings {
         let _ = writeln!(out, "{}", finding_line(f, st));
     }
