@@ -38,6 +38,7 @@ use std::collections::{HashMap, HashSet};
 use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -398,21 +399,58 @@ struct Found {
     /// The open directory it was listed in, when there is one: the file is
     /// then opened relative to it, which spares the kernel resolving every
     /// component of a long path again for each of thousands of files.
-    dir: Option<Arc<OwnedFd>>,
+    dir: Option<Arc<DirHandle>>,
 }
 
 impl Found {
     fn open(&self) -> std::io::Result<std::fs::File> {
         if let (Some(dir), Some(name)) = (&self.dir, self.path.file_name()) {
             let flags = rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC;
-            return Ok(rustix::fs::openat(dir, name, flags, rustix::fs::Mode::empty())?.into());
+            return Ok(rustix::fs::openat(&dir.0, name, flags, rustix::fs::Mode::empty())?.into());
         }
         std::fs::File::open(&self.path)
     }
 }
 
+/// Directory handles held open for files still waiting to be scanned, in
+/// the whole process. The walk can run far ahead of the scan (a tree of
+/// many small directories), so past [`MAX_DIR_HANDLES`] files are opened by
+/// path instead: the scan never spends the descriptor limit on directories
+/// and then fails to open a file.
+static DIR_HANDLES: AtomicUsize = AtomicUsize::new(0);
+
+/// Most directory handles held at once (see [`DIR_HANDLES`]).
+const MAX_DIR_HANDLES: usize = 64;
+
+/// An open directory, counted in [`DIR_HANDLES`] while it lives.
+struct DirHandle(OwnedFd);
+
+impl DirHandle {
+    /// Opens `dir`, or `None` when the cap is reached or the open fails.
+    fn open(dir: &Path) -> Option<Arc<DirHandle>> {
+        if DIR_HANDLES.fetch_add(1, Ordering::Relaxed) >= MAX_DIR_HANDLES {
+            DIR_HANDLES.fetch_sub(1, Ordering::Relaxed);
+            return None;
+        }
+        let flags = rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC;
+        match rustix::fs::open(dir, flags, rustix::fs::Mode::empty()) {
+            Ok(fd) => Some(Arc::new(DirHandle(fd))),
+            Err(_) => {
+                DIR_HANDLES.fetch_sub(1, Ordering::Relaxed);
+                None
+            }
+        }
+    }
+}
+
+impl Drop for DirHandle {
+    fn drop(&mut self) {
+        DIR_HANDLES.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 impl Feed<'_, '_> {
-    fn push(&mut self, path: PathBuf, root: Option<usize>, dir: Option<&Arc<OwnedFd>>) {
+    fn push(&mut self, path: PathBuf, root: Option<usize>, dir: Option<&Arc<DirHandle>>) {
         if let Some(seen) = &mut self.seen {
             if !seen.insert(path.clone()) {
                 return;
@@ -487,12 +525,9 @@ impl Walk<'_, '_, '_> {
             Ok(e) => e,
             Err(e) => return self.unreadable(dir, &e.to_string()),
         };
-        // Without a directory handle (out of descriptors, say) files are
-        // opened by their full path instead.
-        let flags = rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC;
-        let handle = rustix::fs::open(dir, flags, rustix::fs::Mode::empty())
-            .ok()
-            .map(Arc::new);
+        // Without a directory handle (over the cap, or the open failed)
+        // files are opened by their full path instead.
+        let handle = DirHandle::open(dir);
         for entry in entries {
             let entry = match entry {
                 Ok(e) => e,
@@ -604,6 +639,26 @@ mod tests {
                 "{root} {path}"
             );
         }
+    }
+
+    /// However far the walk runs ahead, at most the cap of directory
+    /// handles is open; the rest fall back to opening by path, and closing
+    /// a handle frees its slot.
+    #[test]
+    fn directory_handles_stop_at_the_cap() {
+        let dir = std::env::temp_dir();
+        let held: Vec<_> = (0..MAX_DIR_HANDLES + 40)
+            .filter_map(|_| DirHandle::open(&dir))
+            .collect();
+        // Other tests may hold a few handles of their own at the same time.
+        assert!(
+            held.len() <= MAX_DIR_HANDLES && held.len() > MAX_DIR_HANDLES / 2,
+            "{}",
+            held.len()
+        );
+        assert!(DIR_HANDLES.load(Ordering::Relaxed) <= MAX_DIR_HANDLES);
+        drop(held);
+        assert!(DirHandle::open(&dir).is_some());
     }
 
     #[test]

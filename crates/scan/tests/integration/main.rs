@@ -116,6 +116,34 @@ fn overlapping_roots_scan_each_file_once_in_path_component_order() {
 }
 
 #[test]
+fn a_tree_of_many_small_directories_is_scanned_whole() {
+    // More directories than the scan keeps open at once: the files past the
+    // cap are opened by path, none is reported unreadable, none is missed.
+    let base = std::env::temp_dir().join(format!("portcullis-scan-many-dirs-{}", std::process::id()));
+    let pkl = std::fs::read(fixtures().join("pickle-code-exec/os_system.pkl")).unwrap();
+    for d in 0..300 {
+        let dir = base.join(format!("d{d:03}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        for f in 0..3 {
+            std::fs::write(dir.join(format!("m{f}.pkl")), &pkl).unwrap();
+        }
+    }
+    let report = scan_paths(std::slice::from_ref(&base), &ScanOptions::default()).unwrap();
+    std::fs::remove_dir_all(&base).unwrap();
+    assert_eq!(report.files.len(), 900);
+    assert!(report.findings.iter().all(|f| f.rule != "scan-unreadable"));
+    assert_eq!(
+        report
+            .findings
+            .iter()
+            .filter(|f| f.rule == "pickle-code-exec")
+            .count(),
+        900
+    );
+    assert_eq!(report.files[3].relative_path, "d001/m0.pkl");
+}
+
+#[test]
 fn small_file_over_a_lowered_size_limit_is_a_finding_with_its_size() {
     let mut opts = ScanOptions::default();
     opts.limits.max_file_size = 10;
