@@ -10,21 +10,14 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use portcullis_evidence::{Finding, Severity};
-use portcullis_scan::{scan_paths, Allowlist, ScanOptions, ScannedFile};
+use portcullis_evidence::Severity;
+use portcullis_scan::{scan_paths, Allowlist, FingerprintedFinding, ScanOptions, ScannedFile};
 use serde::Serialize;
 
 #[derive(Serialize)]
 struct Doc<'a> {
     files: &'a [ScannedFile],
-    findings: Vec<Out<'a>>,
-}
-
-#[derive(Serialize)]
-struct Out<'a> {
-    #[serde(flatten)]
-    finding: &'a Finding,
-    fingerprint: String,
+    findings: Vec<FingerprintedFinding<'a>>,
 }
 
 fn main() -> ExitCode {
@@ -67,14 +60,7 @@ fn main() -> ExitCode {
         }
     };
     // Serialised straight to stdout: no intermediate JSON value.
-    let findings: Vec<Out<'_>> = report
-        .findings
-        .iter()
-        .map(|f| Out {
-            finding: f,
-            fingerprint: report.fingerprint(f),
-        })
-        .collect();
+    let findings = report.fingerprinted();
     let doc = Doc {
         files: &report.files,
         findings,

@@ -176,6 +176,18 @@ impl ScanReport {
         Sha256Digest(h.finalize().into()).to_hex()
     }
 
+    /// Every finding with its [`fingerprint`](Self::fingerprint), in order:
+    /// the shape of the findings list in the CLI's JSON output.
+    pub fn fingerprinted(&self) -> Vec<FingerprintedFinding<'_>> {
+        self.findings
+            .iter()
+            .map(|finding| FingerprintedFinding {
+                finding,
+                fingerprint: self.fingerprint(finding),
+            })
+            .collect()
+    }
+
     /// `path` relative to the scan root it was found under; `path` itself
     /// when the scan did not produce it (an allowlist file).
     pub fn relative_path<'a>(&'a self, path: &'a str) -> &'a str {
@@ -197,6 +209,17 @@ impl ScanReport {
             .find(|f| f.path == path)
             .map_or(path, |f| f.relative_path.as_str())
     }
+}
+
+/// A finding and its stable fingerprint; serialises as the finding's fields
+/// followed by `fingerprint`.
+#[derive(Debug, Clone, Serialize)]
+pub struct FingerprintedFinding<'a> {
+    /// The finding.
+    #[serde(flatten)]
+    pub finding: &'a Finding,
+    /// [`ScanReport::fingerprint`] of it.
+    pub fingerprint: String,
 }
 
 /// Errors that stop a scan before it produces a report.

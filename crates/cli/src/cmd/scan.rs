@@ -102,15 +102,6 @@ fn human(report: &ScanReport, bar: Severity, st: Style) -> String {
     out
 }
 
-/// A finding in the `--format json` document: the shared finding type plus
-/// its stable fingerprint.
-#[derive(serde::Serialize)]
-struct JsonFinding<'a> {
-    #[serde(flatten)]
-    finding: &'a portcullis_evidence::Finding,
-    fingerprint: String,
-}
-
 /// The `--format json` document, version 1:
 /// `{"version": 1, "files": [...], "findings": [...]}`, pretty-printed.
 /// A scan of thousands of files has thousands of entries in each list, so
@@ -122,20 +113,7 @@ fn json(report: &ScanReport) -> Result<String> {
         serde_json::to_writer_pretty(Nested(&mut out), value)?;
         Ok(out)
     }
-    let (files, findings) = rayon::join(
-        || nested(&report.files),
-        || {
-            let findings: Vec<JsonFinding<'_>> = report
-                .findings
-                .iter()
-                .map(|f| JsonFinding {
-                    finding: f,
-                    fingerprint: report.fingerprint(f),
-                })
-                .collect();
-            nested(&findings)
-        },
-    );
+    let (files, findings) = rayon::join(|| nested(&report.files), || nested(&report.fingerprinted()));
     let (files, findings) = (files?, findings?);
     let mut out = Vec::with_capacity(files.len() + findings.len() + 64);
     out.extend_from_slice(b"{\n  \"version\": 1,\n  \"files\": ");
@@ -181,7 +159,7 @@ mod tests {
         struct Doc<'a> {
             version: u32,
             files: &'a [portcullis_scan::ScannedFile],
-            findings: Vec<JsonFinding<'a>>,
+            findings: Vec<portcullis_scan::FingerprintedFinding<'a>>,
         }
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scan/tests/fixtures");
         let dirs = [
@@ -194,14 +172,7 @@ mod tests {
         let doc = Doc {
             version: 1,
             files: &report.files,
-            findings: report
-                .findings
-                .iter()
-                .map(|f| JsonFinding {
-                    finding: f,
-                    fingerprint: report.fingerprint(f),
-                })
-                .collect(),
+            findings: report.fingerprinted(),
         };
         let want = format!("{}\n", serde_json::to_string_pretty(&doc).unwrap());
         assert_eq!(json(&report).unwrap(), want);

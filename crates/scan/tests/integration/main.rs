@@ -22,6 +22,11 @@ fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
 }
 
+/// How many findings of `rule` a report has.
+fn count(report: &portcullis_scan::ScanReport, rule: &str) -> usize {
+    report.findings.iter().filter(|f| f.rule == rule).count()
+}
+
 fn labels() -> BTreeMap<String, Label> {
     let text = std::fs::read_to_string(fixtures().join("labels.json")).unwrap();
     serde_json::from_str(&text).unwrap()
@@ -100,14 +105,7 @@ fn overlapping_roots_scan_each_file_once_in_path_component_order() {
     // Component order puts `a/x.pkl` before `a-b/...` (byte order would not),
     // and a file found twice keeps the path under the first root given.
     assert_eq!(rel, ["a/x.pkl", "a-b/y.pkl", "a.pkl"]);
-    assert_eq!(
-        report
-            .findings
-            .iter()
-            .filter(|f| f.rule == "pickle-code-exec")
-            .count(),
-        3
-    );
+    assert_eq!(count(&report, "pickle-code-exec"), 3);
     // Disjoint roots are scanned in full, each in order.
     let two = scan_paths(&[base.join("a-b"), base.join("a")], &ScanOptions::default()).unwrap();
     let rel: Vec<&str> = two.files.iter().map(|f| f.relative_path.as_str()).collect();
@@ -132,14 +130,7 @@ fn a_tree_of_many_small_directories_is_scanned_whole() {
     std::fs::remove_dir_all(&base).unwrap();
     assert_eq!(report.files.len(), 900);
     assert!(report.findings.iter().all(|f| f.rule != "scan-unreadable"));
-    assert_eq!(
-        report
-            .findings
-            .iter()
-            .filter(|f| f.rule == "pickle-code-exec")
-            .count(),
-        900
-    );
+    assert_eq!(count(&report, "pickle-code-exec"), 900);
     assert_eq!(report.files[3].relative_path, "d001/m0.pkl");
 }
 
