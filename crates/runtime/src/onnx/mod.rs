@@ -25,6 +25,7 @@
 mod lower;
 #[cfg(feature = "ort")]
 mod ort_backend;
+mod post;
 mod svm;
 mod trees;
 

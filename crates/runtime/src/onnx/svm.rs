@@ -26,6 +26,7 @@
 use tract_onnx::pb::NodeProto;
 
 use super::lower::{attr, attr_str};
+use super::post::Post;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Kernel {
@@ -33,14 +34,6 @@ enum Kernel {
     Poly,
     Rbf,
     Sigmoid,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Post {
-    None,
-    Logistic,
-    Softmax,
-    SoftmaxZero,
 }
 
 /// A parsed, validated SVM classifier.
@@ -81,13 +74,7 @@ impl Svm {
             Some("SIGMOID") => Kernel::Sigmoid,
             Some(other) => return Err(format!("kernel_type {other} is not supported")),
         };
-        let post = match attr_str(n, "post_transform").as_deref() {
-            None | Some("NONE") => Post::None,
-            Some("LOGISTIC") => Post::Logistic,
-            Some("SOFTMAX") => Post::Softmax,
-            Some("SOFTMAX_ZERO") => Post::SoftmaxZero,
-            Some(other) => return Err(format!("post_transform {other} is not supported")),
-        };
+        let post = Post::from_node(n)?;
         let params = floats(n, "kernel_params");
         let per_class: Vec<i64> = attr(n, "vectors_per_class")
             .map(|a| a.ints.clone())
@@ -281,30 +268,7 @@ impl Svm {
     }
 
     fn finish(&self, scores: &mut [f32], out: &mut [f32]) {
-        match self.post {
-            Post::None => {}
-            Post::Logistic => {
-                for s in scores.iter_mut() {
-                    *s = 1.0 / (1.0 + (-*s).exp());
-                }
-            }
-            Post::Softmax | Post::SoftmaxZero => {
-                let zero = self.post == Post::SoftmaxZero;
-                let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-                let mut sum = 0.0;
-                for s in scores.iter_mut() {
-                    if !(zero && *s == 0.0) {
-                        *s = (*s - max).exp();
-                        sum += *s;
-                    }
-                }
-                for s in scores.iter_mut() {
-                    if !(zero && *s == 0.0) && sum > 0.0 {
-                        *s /= sum;
-                    }
-                }
-            }
-        }
+        self.post.apply(scores);
         for (o, s) in out.iter_mut().zip(scores.iter()) {
             *o = *s;
         }

@@ -14,7 +14,8 @@
 
 use tract_onnx::pb::NodeProto;
 
-use super::lower::{attr, attr_str};
+use super::lower::attr;
+use super::post::Post;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Mode {
@@ -36,14 +37,6 @@ struct Node {
     no: usize,
     nan_yes: bool,
     votes: Vec<(usize, f32)>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Post {
-    None,
-    Logistic,
-    Softmax,
-    SoftmaxZero,
 }
 
 /// A parsed, validated tree ensemble classifier.
@@ -187,13 +180,7 @@ impl TreeEnsemble {
                 .ok_or_else(|| format!("a vote names tree {t} node {id}, which does not exist"))?;
             node.votes.push((class, c_w.get(i).copied().unwrap_or(0.0)));
         }
-        let post = match attr_str(n, "post_transform").as_deref() {
-            None | Some("NONE") => Post::None,
-            Some("LOGISTIC") => Post::Logistic,
-            Some("SOFTMAX") => Post::Softmax,
-            Some("SOFTMAX_ZERO") => Post::SoftmaxZero,
-            Some(other) => return Err(format!("post_transform {other} is not supported")),
-        };
+        let post = Post::from_node(n)?;
         Ok(TreeEnsemble {
             trees,
             n_classes,
@@ -258,30 +245,7 @@ impl TreeEnsemble {
         for (s, b) in scores.iter_mut().zip(&self.base) {
             *s += b;
         }
-        match self.post {
-            Post::None => {}
-            Post::Logistic => {
-                for s in &mut scores {
-                    *s = 1.0 / (1.0 + (-*s).exp());
-                }
-            }
-            Post::Softmax | Post::SoftmaxZero => {
-                let zero = self.post == Post::SoftmaxZero;
-                let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-                let mut sum = 0.0;
-                for s in &mut scores {
-                    if !(zero && *s == 0.0) {
-                        *s = (*s - max).exp();
-                        sum += *s;
-                    }
-                }
-                for s in &mut scores {
-                    if !(zero && *s == 0.0) && sum > 0.0 {
-                        *s /= sum;
-                    }
-                }
-            }
-        }
+        self.post.apply(&mut scores);
         for (o, s) in out.iter_mut().zip(&scores) {
             *o = *s;
         }
