@@ -373,22 +373,7 @@ fn the_credit_scoring_example_is_blocked_by_the_fairness_gate() {
 #[test]
 fn run_and_eval_sarif_pass_the_schema() {
     let q = Quickstart::new();
-    let a = q
-        .cmd(&[
-            "run",
-            "--policy",
-            "portcullis.yaml",
-            "--stage",
-            "prod",
-            "--key",
-            "keys/demo-ci.key",
-            "--author",
-            "dev",
-            "--format",
-            "sarif",
-        ])
-        .assert()
-        .code(1);
+    let a = q.run_prod_with("dev", &["--format", "sarif"]).code(1);
     let log = valid_sarif_stdout(&a.get_output().stdout, "run --format sarif");
     assert_eq!(log["runs"][0]["results"][0]["ruleId"], "approvals-missing");
     let a = q

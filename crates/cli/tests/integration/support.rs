@@ -63,7 +63,12 @@ impl Quickstart {
     }
 
     pub fn run_prod(&self, author: &str) -> assert_cmd::assert::Assert {
-        self.cmd(&[
+        self.run_prod_with(author, &[])
+    }
+
+    /// `run` of the example policy's prod stage, with more arguments.
+    pub fn run_prod_with(&self, author: &str, extra: &[&str]) -> assert_cmd::assert::Assert {
+        let mut args = vec![
             "run",
             "--policy",
             "portcullis.yaml",
@@ -73,8 +78,9 @@ impl Quickstart {
             "keys/demo-ci.key",
             "--author",
             author,
-        ])
-        .assert()
+        ];
+        args.extend_from_slice(extra);
+        self.cmd(&args).assert()
     }
 
     pub fn approve(&self, who: &str) -> assert_cmd::assert::Assert {
