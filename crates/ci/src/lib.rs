@@ -10,6 +10,10 @@
 //! and a file that cannot be read or analysed is reported as such while the
 //! other files are still audited.
 //!
+//! Modules depend one way: the driver ([`audit`]) uses the parsers and the
+//! rules; the parsers use only [`model`], [`yaml`] and [`load`] (which
+//! reads the files a pipeline references), never the driver.
+//!
 //! The public surface is [`audit_paths`], [`AuditOptions`], [`AuditConfig`],
 //! [`AuditReport`], [`rules()`] and [`render_human`]; SARIF and other
 //! machine formats are rendered by the report crate from [`rules()`] and the
@@ -24,6 +28,7 @@ pub mod github;
 pub mod gitlab;
 pub mod jenkins;
 pub mod k8s;
+pub mod load;
 pub mod model;
 pub mod render;
 pub mod rules;
