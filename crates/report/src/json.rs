@@ -10,7 +10,7 @@ use crate::view::{GateView, Report};
 pub mod v1 {
     use std::collections::BTreeMap;
 
-    use portcullis_evidence::Finding;
+    use portcullis_evidence::{Confidence, Finding, Location, Severity, Sha256Digest};
     use serde::Serialize;
 
     /// The top-level object of a deciding command.
@@ -94,6 +94,86 @@ pub mod v1 {
         pub measured: Option<f64>,
         /// Held?
         pub passed: bool,
+    }
+
+    /// The `scan --format json` document:
+    /// `{"version": 1, "files": [...], "findings": [...]}`. The CLI writes
+    /// it in two halves on two threads (see [`crate::scan::json`]); this
+    /// type is the whole document, for tests and library users.
+    #[derive(Debug, Serialize)]
+    pub struct ScanOutput<'a> {
+        /// Always 1.
+        pub version: u32,
+        /// Every file scanned, in path order.
+        pub files: Vec<ScannedFile<'a>>,
+        /// Every finding with its fingerprint, grouped by file in path order.
+        pub findings: Vec<ScanFinding<'a>>,
+    }
+
+    /// One scanned file.
+    #[derive(Debug, Serialize)]
+    pub struct ScannedFile<'a> {
+        /// The path as given or found while walking.
+        pub path: &'a str,
+        /// The path relative to its scan root, `/`-separated.
+        pub relative_path: &'a str,
+        /// Size in bytes.
+        pub size: u64,
+        /// Formats recognised at the top level, kebab-case.
+        pub formats: Vec<&'a str>,
+        /// SHA-256 of the bytes, when computed.
+        pub sha256: Option<&'a Sha256Digest>,
+    }
+
+    /// One scan finding: the fields of the shared finding type in its
+    /// declaration order, then the fingerprint.
+    #[derive(Debug, Serialize)]
+    pub struct ScanFinding<'a> {
+        /// The rule id.
+        pub rule: &'a str,
+        /// How bad it is.
+        pub severity: Severity,
+        /// How sure the scanner is.
+        pub confidence: Confidence,
+        /// What was found.
+        pub message: &'a str,
+        /// Where (file, archive member, byte offset).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub location: Option<&'a Location>,
+        /// Other places involved.
+        #[serde(skip_serializing_if = "no_locations")]
+        pub related: &'a [Location],
+        /// The global, op or name matched.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub fragment: Option<&'a str>,
+        /// How to fix it.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub fix: Option<&'a str>,
+        /// Stable id of the finding (the scanner's fingerprint; the same as
+        /// the SARIF `partialFingerprints`).
+        pub fingerprint: String,
+    }
+
+    // serde passes a reference to the field, here itself a slice reference.
+    fn no_locations(l: &&[Location]) -> bool {
+        l.is_empty()
+    }
+
+    impl<'a> ScanFinding<'a> {
+        /// A finding with its fingerprint.
+        pub fn new(f: &'a Finding, fingerprint: String) -> Self {
+            ScanFinding {
+                rule: &f.rule,
+                severity: f.severity,
+                confidence: f.confidence,
+                message: &f.message,
+                location: f.location.as_ref(),
+                related: &f.related,
+                fragment: f.fragment.as_deref(),
+                fix: f.fix.as_deref(),
+                fingerprint,
+            }
+        }
     }
 }
 

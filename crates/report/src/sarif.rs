@@ -135,6 +135,17 @@ fn location(loc: &portcullis_evidence::Location) -> Value {
 /// in registry order, then any rule id a finding names that the registry
 /// lacks, and one result per finding in the given order.
 pub fn from_findings(rules: &[RuleInfo], findings: &[Finding]) -> Value {
+    from_findings_with(rules, findings, fingerprint)
+}
+
+/// [`from_findings`] with the analyzer's own fingerprint as each result's
+/// `partialFingerprints["portcullisFinding/v1"]` (the scanner's is keyed
+/// on the path relative to the scan root, so it matches its JSON output).
+pub fn from_findings_with(
+    rules: &[RuleInfo],
+    findings: &[Finding],
+    fingerprint: impl Fn(&Finding) -> String,
+) -> Value {
     let mut known: BTreeMap<String, usize> = BTreeMap::new();
     let mut rule_objs: Vec<Value> = Vec::new();
     let mut add_rule = |id: &str, info: Option<&RuleInfo>, sev: Severity| -> usize {
