@@ -228,6 +228,16 @@ pub fn from_findings_with(
     })
 }
 
+/// The SARIF log of [`from_findings_with`] as pretty JSON with a final
+/// newline: the `--format sarif` output of `scan` and `audit-ci`.
+pub fn render_findings(
+    rules: &[RuleInfo],
+    findings: &[Finding],
+    fingerprint: impl Fn(&Finding) -> String,
+) -> String {
+    crate::json::to_pretty(&from_findings_with(rules, findings, fingerprint))
+}
+
 /// A SARIF log for a gate report: every failed check and every finding is
 /// a result; the policy file is the location when nothing better is known.
 pub fn render(report: &Report, policy_file: Option<&str>) -> String {

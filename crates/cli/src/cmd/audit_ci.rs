@@ -11,9 +11,10 @@ use std::path::PathBuf;
 use anyhow::{Context as _, Result};
 use portcullis_ci::{audit_paths, AuditConfig, AuditOptions, AuditReport, FileStatus};
 use portcullis_report::audit_ci::{self, AuditView, FileState, FileView};
+use portcullis_report::sarif;
 
 use crate::common::Exit;
-use crate::findings::{self, FindingsArgs, FindingsFormat, SeverityArg};
+use crate::findings::{FindingsArgs, FindingsFormat, SeverityArg};
 
 /// Arguments of `audit-ci`.
 #[derive(Debug, clap::Args)]
@@ -54,7 +55,9 @@ pub fn run(args: Args) -> Result<Exit> {
     let text = match args.out.format {
         FindingsFormat::Human => audit_ci::human(&view(&report), args.out.color()),
         FindingsFormat::Json => audit_ci::json(&report.findings),
-        FindingsFormat::Sarif => findings::sarif(portcullis_ci::rules(), &report.findings)?,
+        FindingsFormat::Sarif => {
+            sarif::render_findings(portcullis_ci::rules(), &report.findings, sarif::fingerprint)
+        }
     };
     args.out.write(&text)?;
     if report.has_errors() {

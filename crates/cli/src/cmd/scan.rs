@@ -66,10 +66,7 @@ pub fn run(args: Args) -> Result<Exit> {
         FindingsFormat::Sarif => {
             // One fingerprint definition for JSON and SARIF: the scanner's,
             // keyed on the path relative to the scan root.
-            let log = portcullis_report::sarif::from_findings_with(rules(), &report.findings, |f| {
-                report.fingerprint(f)
-            });
-            format!("{}\n", serde_json::to_string_pretty(&log)?)
+            portcullis_report::sarif::render_findings(rules(), &report.findings, |f| report.fingerprint(f))
         }
     };
     args.out.write(&text)?;
