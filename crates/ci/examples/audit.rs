@@ -1,14 +1,18 @@
 //! Audits CI definitions from the command line, for benchmarks and manual
 //! runs without building the CLI.
 //!
-//! Usage: `audit [--format human|json] [--quiet] PATH...` (SARIF:
-//! `portcullis audit-ci --format sarif`)
+//! Usage: `audit [--format human|json] [--quiet] PATH...`
 //! Exit codes: 0 clean, 1 findings at or above high, 2 error.
+//!
+//! The output is plain: one line per finding (human) or the findings list
+//! (json). The renderers with source snippets, the versioned JSON document
+//! and SARIF live in the report crate, which this crate does not depend on;
+//! `portcullis audit-ci` uses them.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use portcullis_ci::{audit_paths, render_human, AuditOptions};
+use portcullis_ci::{audit_paths, AuditOptions};
 use portcullis_evidence::Severity;
 
 fn main() -> ExitCode {
@@ -27,7 +31,12 @@ fn main() -> ExitCode {
     if !quiet {
         match format.as_str() {
             "json" => println!("{}", serde_json::json!({ "findings": report.findings })),
-            _ => print!("{}", render_human(&report, &report.sources, false)),
+            _ => {
+                for f in &report.findings {
+                    let at = f.location.as_ref().map(ToString::to_string).unwrap_or_default();
+                    println!("{}[{}]: {} ({at})", f.severity, f.rule, f.message);
+                }
+            }
         }
     } else {
         eprintln!("{} files, {} findings", report.files.len(), report.findings.len());

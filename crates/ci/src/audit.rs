@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use portcullis_evidence::{Finding, Severity};
 
 use crate::config::AuditConfig;
+use crate::load::{display, Loader};
 use crate::model::{Pipeline, System};
 use crate::yaml::{self, Limits, Node};
 use crate::{azure, github, gitlab, jenkins, k8s, rules};
@@ -81,11 +82,6 @@ impl AuditReport {
             .iter()
             .any(|f| matches!(f.status, FileStatus::Error(_)))
     }
-}
-
-fn display(path: &Path) -> String {
-    let s = path.to_string_lossy().replace('\\', "/");
-    s.strip_prefix("./").map(str::to_string).unwrap_or(s)
 }
 
 /// Which system a path's name says, if any.
@@ -234,29 +230,6 @@ fn repo_root(file: &Path, walk_root: &Path) -> PathBuf {
         walk_root.to_path_buf()
     } else {
         file.parent().map(Path::to_path_buf).unwrap_or_default()
-    }
-}
-
-/// Everything needed to load files referenced by a pipeline.
-pub struct Loader<'a> {
-    /// Repository root for root-relative references.
-    pub root: PathBuf,
-    /// YAML limits.
-    pub limits: &'a Limits,
-}
-
-impl Loader<'_> {
-    /// Loads a referenced YAML file; the error says why, for a finding.
-    ///
-    /// # Errors
-    /// A message naming the file and the cause.
-    pub fn load(&self, path: &Path) -> Result<Vec<Node>, String> {
-        let meta = std::fs::metadata(path).map_err(|e| format!("{}: {e}", display(path)))?;
-        if meta.len() > self.limits.max_bytes as u64 {
-            return Err(format!("{}: larger than the size limit", display(path)));
-        }
-        let src = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", display(path)))?;
-        yaml::parse(&src, *self.limits).map_err(|e| format!("{}: {e}", display(path)))
     }
 }
 

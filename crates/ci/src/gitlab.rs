@@ -9,7 +9,7 @@
 
 use std::path::Path;
 
-use crate::audit::Loader;
+use crate::load::Loader;
 use crate::model::{Approval, Edge, Job, Marker, Pipeline, Step, System, Text, UserInput};
 use crate::yaml::{Node, Pos, Value};
 

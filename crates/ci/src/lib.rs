@@ -10,10 +10,14 @@
 //! and a file that cannot be read or analysed is reported as such while the
 //! other files are still audited.
 //!
+//! Modules depend one way: the driver ([`audit`]) uses the parsers and the
+//! rules; the parsers use only [`model`], [`yaml`] and [`load`] (which
+//! reads the files a pipeline references), never the driver.
+//!
 //! The public surface is [`audit_paths`], [`AuditOptions`], [`AuditConfig`],
-//! [`AuditReport`], [`rules()`] and [`render_human`]; SARIF and other
-//! machine formats are rendered by the report crate from [`rules()`] and the
-//! findings, so this crate depends on the shared types only.
+//! [`AuditReport`] and [`rules()`]. Every output format (terminal, JSON,
+//! SARIF) is rendered by the report crate from [`rules()`], the findings and
+//! the file statuses, so this crate depends on the shared types only.
 #![deny(missing_docs)]
 
 pub mod audit;
@@ -24,15 +28,14 @@ pub mod github;
 pub mod gitlab;
 pub mod jenkins;
 pub mod k8s;
+pub mod load;
 pub mod model;
-pub mod render;
 pub mod rules;
 pub mod yaml;
 
 pub use audit::{audit_paths, AuditOptions, AuditReport, AuditedFile, FileStatus};
 pub use config::{AuditConfig, ConfigError};
 pub use model::System;
-pub use render::render_human;
 
 use portcullis_evidence::RuleInfo;
 

@@ -1,13 +1,14 @@
 //! Options and output shared by the commands that report findings rather
 //! than gate decisions (`scan`, `audit-ci`): the same `--format`,
-//! `--fail-on` and `--output` flags, the same severity bar and the same SARIF
-//! renderer, so the two commands cannot drift apart.
+//! `--fail-on` and `--output` flags and the same severity bar, so the two
+//! commands cannot drift apart. Their output is rendered by the report
+//! crate (`portcullis_report::{scan, audit_ci, sarif}`).
 
 use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::ValueEnum;
-use portcullis_evidence::{Finding, RuleInfo, Severity};
+use portcullis_evidence::{Finding, Severity};
 
 /// `--format` of a findings command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -77,14 +78,4 @@ impl FindingsArgs {
     pub fn write(&self, text: &str) -> Result<()> {
         crate::common::write_output(self.output.as_deref(), text)
     }
-}
-
-/// The SARIF 2.1.0 log of `findings` with `rules` as the driver's rules, as
-/// pretty JSON with a final newline.
-///
-/// # Errors
-/// Serialisation fails (it does not for these values).
-pub fn sarif(rules: &[RuleInfo], findings: &[Finding]) -> Result<String> {
-    let log = portcullis_report::sarif::from_findings(rules, findings);
-    Ok(format!("{}\n", serde_json::to_string_pretty(&log)?))
 }

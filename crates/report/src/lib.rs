@@ -1,15 +1,21 @@
 //! Renderers: terminal, JSON, JUnit XML, SARIF 2.1.0 and Markdown.
 //!
 //! Every command that reports builds one [`Report`] (a decision and gate
-//! results, or findings) and picks a renderer; no command formats output by
-//! hand, so the formats never drift apart.
+//! results) or a view of its findings ([`audit_ci::AuditView`],
+//! [`scan::ScanSource`]) and picks a renderer; no command formats output by
+//! hand, so the formats never drift apart. JSON is always written from the
+//! frozen types in [`json::v1`]. The analyzers (`scan`, `ci`) do not depend
+//! on this crate, nor this crate on them: the CLI hands their reports over
+//! as views of the shared evidence types.
 #![deny(missing_docs)]
 
+pub mod audit_ci;
 pub mod human;
 pub mod json;
 pub mod junit;
 pub mod markdown;
 pub mod sarif;
+pub mod scan;
 pub mod show;
 pub mod view;
 

@@ -135,6 +135,17 @@ fn location(loc: &portcullis_evidence::Location) -> Value {
 /// in registry order, then any rule id a finding names that the registry
 /// lacks, and one result per finding in the given order.
 pub fn from_findings(rules: &[RuleInfo], findings: &[Finding]) -> Value {
+    from_findings_with(rules, findings, fingerprint)
+}
+
+/// [`from_findings`] with the analyzer's own fingerprint as each result's
+/// `partialFingerprints["portcullisFinding/v1"]` (the scanner's is keyed
+/// on the path relative to the scan root, so it matches its JSON output).
+pub fn from_findings_with(
+    rules: &[RuleInfo],
+    findings: &[Finding],
+    fingerprint: impl Fn(&Finding) -> String,
+) -> Value {
     let mut known: BTreeMap<String, usize> = BTreeMap::new();
     let mut rule_objs: Vec<Value> = Vec::new();
     let mut add_rule = |id: &str, info: Option<&RuleInfo>, sev: Severity| -> usize {
@@ -215,6 +226,16 @@ pub fn from_findings(rules: &[RuleInfo], findings: &[Finding]) -> Value {
             "results": results
         }]
     })
+}
+
+/// The SARIF log of [`from_findings_with`] as pretty JSON with a final
+/// newline: the `--format sarif` output of `scan` and `audit-ci`.
+pub fn render_findings(
+    rules: &[RuleInfo],
+    findings: &[Finding],
+    fingerprint: impl Fn(&Finding) -> String,
+) -> String {
+    crate::json::to_pretty(&from_findings_with(rules, findings, fingerprint))
 }
 
 /// A SARIF log for a gate report: every failed check and every finding is

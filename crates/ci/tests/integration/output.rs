@@ -1,33 +1,17 @@
-//! Output formats: the human rendering (snapshot), JSON of the shared
-//! `Finding` type, ignores, and the docs page. SARIF is rendered by the
-//! report crate and checked against the schema in the CLI's tests.
+//! Output: JSON of the shared `Finding` type, ignores, and the docs page.
+//! The renderers (terminal, the versioned JSON document, SARIF) live in the
+//! report crate; the CLI's tests snapshot them and check SARIF against the
+//! schema.
 
 use std::path::{Path, PathBuf};
 
-use portcullis_ci::{audit_paths, render_human, AuditConfig, AuditOptions};
+use portcullis_ci::{audit_paths, AuditConfig, AuditOptions};
 use portcullis_evidence::{Finding, Severity};
 
 use crate::fixtures::fixtures_root;
 
 fn case(rule: &str, name: &str) -> PathBuf {
     fixtures_root().join(rule).join(name)
-}
-
-fn redact(s: &str) -> String {
-    s.replace(&format!("{}/", fixtures_root().display()), "[fixtures]/")
-}
-
-#[test]
-fn human_output_shows_source_lines_with_carets() {
-    let report = audit_paths(
-        &[
-            case("deploy-runs-on-gate-failure", "gh-always"),
-            case("gate-result-swallowed", "gitlab-set-e"),
-        ],
-        &AuditOptions::default(),
-    );
-    let text = redact(&render_human(&report, &report.sources, false));
-    insta::assert_snapshot!(text);
 }
 
 #[test]

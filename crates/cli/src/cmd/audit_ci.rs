@@ -3,16 +3,18 @@
 //!
 //! Exit codes: 0 no finding at or above `--fail-on`; 1 findings at or above
 //! it; 2 a config error, or a pipeline file that could not be read or parsed.
-//! The SARIF log comes from the report crate's renderer fed with the
-//! auditor's rule registry, like `scan`'s.
+//! Every format comes from the report crate's audit-ci renderers, fed with
+//! a view of the auditor's report and its rule registry.
 
 use std::path::PathBuf;
 
 use anyhow::{Context as _, Result};
-use portcullis_ci::{audit_paths, render_human, AuditConfig, AuditOptions};
+use portcullis_ci::{audit_paths, AuditConfig, AuditOptions, AuditReport, FileStatus};
+use portcullis_report::audit_ci::{self, AuditView, FileState, FileView};
+use portcullis_report::sarif;
 
 use crate::common::Exit;
-use crate::findings::{self, FindingsArgs, FindingsFormat, SeverityArg};
+use crate::findings::{FindingsArgs, FindingsFormat, SeverityArg};
 
 /// Arguments of `audit-ci`.
 #[derive(Debug, clap::Args)]
@@ -51,17 +53,16 @@ pub fn run(args: Args) -> Result<Exit> {
     };
     let report = audit_paths(&paths, &options);
     let text = match args.out.format {
-        FindingsFormat::Human => render_human(&report, &report.sources, args.out.color()),
-        FindingsFormat::Json => {
-            let v = serde_json::json!({ "findings": report.findings });
-            format!("{}\n", serde_json::to_string_pretty(&v)?)
+        FindingsFormat::Human => audit_ci::human(&view(&report), args.out.color()),
+        FindingsFormat::Json => audit_ci::json(&report.findings),
+        FindingsFormat::Sarif => {
+            sarif::render_findings(portcullis_ci::rules(), &report.findings, sarif::fingerprint)
         }
-        FindingsFormat::Sarif => findings::sarif(portcullis_ci::rules(), &report.findings)?,
     };
     args.out.write(&text)?;
     if report.has_errors() {
         for f in &report.files {
-            if let portcullis_ci::FileStatus::Error(e) = &f.status {
+            if let FileStatus::Error(e) = &f.status {
                 eprintln!("error: {}: {e}", f.path);
             }
         }
@@ -72,4 +73,25 @@ pub fn run(args: Args) -> Result<Exit> {
     } else {
         Exit::Ok
     })
+}
+
+/// The renderers' view of the auditor's report.
+fn view(report: &AuditReport) -> AuditView<'_> {
+    AuditView {
+        findings: &report.findings,
+        files: report
+            .files
+            .iter()
+            .map(|f| FileView {
+                path: &f.path,
+                state: match &f.status {
+                    FileStatus::Analysed => FileState::Analysed,
+                    FileStatus::NotAnalysable(why) => FileState::NotAnalysable(why),
+                    FileStatus::Error(e) => FileState::Error(e),
+                },
+            })
+            .collect(),
+        sources: &report.sources,
+        rules: portcullis_ci::rules(),
+    }
 }

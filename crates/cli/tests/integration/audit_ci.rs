@@ -76,6 +76,22 @@ fn audit_ci_exits_2_on_unparseable_pipelines_and_bad_config() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
+#[test]
+fn human_output_shows_source_lines_with_carets() {
+    let root = crate::support::repo_root().join("crates/ci/tests/fixtures");
+    let out = portcullis()
+        .arg("audit-ci")
+        .arg(root.join("deploy-runs-on-gate-failure/gh-always"))
+        .arg(root.join("gate-result-swallowed/gitlab-set-e"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8(out.stdout)
+        .unwrap()
+        .replace(&format!("{}/", root.display()), "[fixtures]/");
+    insta::assert_snapshot!(text);
+}
+
 fn sarif_of(paths: &[PathBuf]) -> serde_json::Value {
     let out = portcullis()
         .args(["audit-ci", "--format", "sarif"])

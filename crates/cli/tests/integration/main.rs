@@ -5,6 +5,7 @@ mod audit_ci;
 mod flow;
 mod inputs;
 mod json_formats;
+mod json_snapshots;
 mod llm;
 mod ml_gates;
 mod sarif_schema;

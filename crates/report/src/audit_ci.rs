@@ -1,5 +1,11 @@
-//! Human output: each finding with the source lines it points at and carets
-//! under the spot, like a compiler diagnostic.
+//! `audit-ci` output: the human rendering, each finding with the source
+//! lines it points at and carets under the spot like a compiler diagnostic,
+//! and the frozen JSON document ([`crate::json::v1::AuditCiOutput`]).
+//!
+//! The auditor's report reaches this crate as an [`AuditView`] of the shared
+//! types (findings, file statuses, sources, the rule registry), so the
+//! auditor never depends on the renderers and the renderers never on the
+//! auditor. SARIF goes through [`crate::sarif::from_findings`].
 //!
 //! Written by hand (a few dozen lines) rather than pulling a diagnostics
 //! crate: findings carry 1-based line and character column, and that is all
@@ -8,10 +14,42 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use portcullis_evidence::{Finding, Location, Severity};
+use portcullis_evidence::{Finding, Location, RuleInfo, Severity};
 
-use crate::audit::{AuditReport, FileStatus};
-use crate::rules::RULES;
+use crate::json::{to_pretty, v1};
+
+/// What happened to one audited file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileState<'a> {
+    /// Parsed and checked.
+    Analysed,
+    /// Read, but its form cannot be analysed; why.
+    NotAnalysable(&'a str),
+    /// Could not be read or parsed; the message.
+    Error(&'a str),
+}
+
+/// One audited file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileView<'a> {
+    /// The path as shown in findings.
+    pub path: &'a str,
+    /// What happened to it.
+    pub state: FileState<'a>,
+}
+
+/// An audit as the renderers see it.
+#[derive(Debug, Clone)]
+pub struct AuditView<'a> {
+    /// Findings, in output order.
+    pub findings: &'a [Finding],
+    /// Every file looked at, in output order.
+    pub files: Vec<FileView<'a>>,
+    /// File (as shown in findings) to its text, for snippets.
+    pub sources: &'a BTreeMap<String, String>,
+    /// The auditor's rule registry, for docs links.
+    pub rules: &'a [RuleInfo],
+}
 
 fn paint(s: &str, code: &str, color: bool) -> String {
     if color {
@@ -62,7 +100,13 @@ fn snippet(out: &mut String, loc: &Location, sources: &BTreeMap<String, String>,
     let _ = writeln!(out, "{gutter} {bar} {}", paint(carets.trim_end(), "1;31", color));
 }
 
-fn render_finding(out: &mut String, f: &Finding, sources: &BTreeMap<String, String>, color: bool) {
+fn render_finding(
+    out: &mut String,
+    f: &Finding,
+    sources: &BTreeMap<String, String>,
+    rules: &[RuleInfo],
+    color: bool,
+) {
     let head = format!("{}[{}]", f.severity, f.rule);
     let _ = writeln!(
         out,
@@ -79,7 +123,7 @@ fn render_finding(out: &mut String, f: &Finding, sources: &BTreeMap<String, Stri
     if let Some(fix) = &f.fix {
         let _ = writeln!(out, "  = fix: {fix}");
     }
-    let docs = RULES
+    let docs = rules
         .iter()
         .find(|r| r.id == f.rule)
         .map(portcullis_evidence::RuleInfo::help_uri)
@@ -88,17 +132,16 @@ fn render_finding(out: &mut String, f: &Finding, sources: &BTreeMap<String, Stri
     out.push('\n');
 }
 
-/// Renders the report for a terminal; `sources` maps a file (as shown in
-/// findings) to its text, usually [`AuditReport::sources`].
-pub fn render_human(report: &AuditReport, sources: &BTreeMap<String, String>, color: bool) -> String {
+/// Renders the audit for a terminal.
+pub fn human(report: &AuditView<'_>, color: bool) -> String {
     let mut out = String::new();
-    for f in &report.findings {
-        render_finding(&mut out, f, sources, color);
+    for f in report.findings {
+        render_finding(&mut out, f, report.sources, report.rules, color);
     }
     for file in &report.files {
-        match &file.status {
-            FileStatus::Analysed => {}
-            FileStatus::NotAnalysable(why) => {
+        match file.state {
+            FileState::Analysed => {}
+            FileState::NotAnalysable(why) => {
                 let _ = writeln!(
                     out,
                     "{}: {}: {why}",
@@ -106,20 +149,20 @@ pub fn render_human(report: &AuditReport, sources: &BTreeMap<String, String>, co
                     file.path
                 );
             }
-            FileStatus::Error(e) => {
+            FileState::Error(e) => {
                 let _ = writeln!(out, "{}: {}: {e}", paint("error", "1;31", color), file.path);
             }
         }
     }
     let mut counts = BTreeMap::new();
-    for f in &report.findings {
+    for f in report.findings {
         *counts.entry(std::cmp::Reverse(f.severity)).or_insert(0usize) += 1;
     }
     let by_sev: Vec<String> = counts.iter().map(|(s, n)| format!("{n} {}", s.0)).collect();
     let analysed = report
         .files
         .iter()
-        .filter(|f| f.status == FileStatus::Analysed)
+        .filter(|f| f.state == FileState::Analysed)
         .count();
     let _ = writeln!(
         out,
@@ -134,13 +177,22 @@ pub fn render_human(report: &AuditReport, sources: &BTreeMap<String, String>, co
         report
             .files
             .iter()
-            .filter(|f| matches!(f.status, FileStatus::NotAnalysable(_)))
+            .filter(|f| matches!(f.state, FileState::NotAnalysable(_)))
             .count(),
         report
             .files
             .iter()
-            .filter(|f| matches!(f.status, FileStatus::Error(_)))
+            .filter(|f| matches!(f.state, FileState::Error(_)))
             .count(),
     );
     out
+}
+
+/// The `--format json` document (see [`v1::AuditCiOutput`]), pretty, with a
+/// final newline.
+pub fn json(findings: &[Finding]) -> String {
+    to_pretty(&v1::AuditCiOutput {
+        version: 1,
+        findings: findings.iter().map(v1::AuditCiFinding::from).collect(),
+    })
 }
