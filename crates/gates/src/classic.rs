@@ -34,8 +34,8 @@ pub struct DataKeys {
     pub features: Option<NameList>,
 }
 
-use crate::serve::read_bounded;
-pub use crate::serve::{load_model, LoadedModel};
+use crate::ml::model::read_bounded;
+pub use crate::ml::model::{load_model, LoadedModel};
 
 /// A dataset resolved from the context and the spec overrides.
 pub struct LoadedData {

@@ -43,7 +43,7 @@ pub fn load(
     label: Option<&str>,
     keep_aside: &[&str],
 ) -> Result<Loaded, GateError> {
-    let model = crate::serve::load_model("model", ctx.model, ctx)?;
+    let model = crate::ml::model::load_model("model", ctx.model, ctx)?;
     let source = ctx.data.get(key).ok_or_else(|| {
         let known: Vec<&str> = ctx.data.keys().map(String::as_str).collect();
         GateError::Input(format!(
