@@ -37,10 +37,10 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::gate::{Evaluation, Gate, GateContext, GateError, Progress};
+use crate::ml::data::LabelledData;
+use crate::ml::oracle::{AttackError, Oracle};
+use crate::ml::{layout, values};
 use crate::params::parse_params;
-use crate::robustness::data::LabelledData;
-use crate::robustness::oracle::{AttackError, Oracle};
-use crate::robustness::values;
 use reverse::ReverseParams;
 use trigger_scan::{ScanHit, Trigger};
 
@@ -230,35 +230,8 @@ impl BackdoorConfig {
                 "activation-clustering and spectral need `train_data` (the training CSV)".into(),
             ));
         }
-        let input_shape = match p.input_shape {
-            None => None,
-            Some(v) => {
-                let dims: Option<Vec<usize>> = v
-                    .iter()
-                    .map(|d| (d.fract() == 0.0 && *d >= 1.0 && *d <= 1e6).then_some(*d as usize))
-                    .collect();
-                match dims.as_deref() {
-                    Some([h, w]) => Some([1, *h, *w]),
-                    Some([c, h, w]) => Some([*c, *h, *w]),
-                    _ => {
-                        return Err(err(format!(
-                            "`input_shape` must be [channels, height, width], got {v:?}"
-                        )))
-                    }
-                }
-            }
-        };
-        let clip = match p.clip {
-            None => None,
-            Some(v) => match v.as_slice() {
-                [lo, hi] if lo < hi => Some((*lo as f32, *hi as f32)),
-                _ => {
-                    return Err(err(format!(
-                        "`clip` must be [min, max] with min < max, got {v:?}"
-                    )))
-                }
-            },
-        };
+        let input_shape = layout::input_shape("backdoor", p.input_shape.as_deref())?;
+        let clip = layout::clip("backdoor", p.clip.as_deref())?;
         let frac = |name: &str, v: Option<f64>, default: f64| -> Result<f64, GateError> {
             let v = v.unwrap_or(default);
             if (0.0..=1.0).contains(&v) {
@@ -366,12 +339,12 @@ impl Gate for BackdoorGate {
 
     fn evaluate(&self, ctx: &GateContext<'_>) -> Result<Evaluation, GateError> {
         let c = &self.config;
-        let loaded = crate::robustness::load::load(ctx, &c.data, c.label.as_deref(), &[])?;
+        let loaded = crate::ml::load::load(ctx, &c.data, c.label.as_deref(), &[])?;
         let mut inputs = loaded.inputs.clone();
         let aside: Vec<&str> = c.poison_column.as_deref().into_iter().collect();
         let train = match &c.train_data {
             Some(p) => {
-                let (d, rec) = crate::robustness::load::load_file(
+                let (d, rec) = crate::ml::load::load_file(
                     ctx,
                     loaded.model.as_ref(),
                     &loaded.roles,
@@ -386,7 +359,7 @@ impl Gate for BackdoorGate {
         };
         let suspect = match &c.suspect_data {
             Some(p) => {
-                let (d, rec) = crate::robustness::load::load_file(
+                let (d, rec) = crate::ml::load::load_file(
                     ctx,
                     loaded.model.as_ref(),
                     &loaded.roles,
@@ -500,16 +473,7 @@ pub fn assess(
             config.input_shape
         )));
     }
-    let (mut lo, mut hi) = clean.feature_ranges();
-    if let Some((l, h)) = config.clip {
-        lo = vec![l; d];
-        hi = vec![h; d];
-    } else if shape.is_some() {
-        let gl = lo.iter().copied().fold(f32::INFINITY, f32::min);
-        let gh = hi.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        lo = vec![gl; d];
-        hi = vec![gh; d];
-    }
+    let (lo, hi) = layout::value_range(clean, config.clip, shape.is_some());
     let describe = |cells: &[(usize, f32)]| describe_cells(cells, shape, &clean.feature_names);
 
     // Clean predictions; detectors use correctly classified rows only.
