@@ -84,9 +84,10 @@ impl Detector {
     }
 }
 
+/// The `backdoor` gate's spec keys; unknown keys are errors.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct BackdoorParams {
+pub struct BackdoorParams {
     #[serde(default, deserialize_with = "values::str_list")]
     detectors: Vec<String>,
     #[serde(default)]
@@ -197,9 +198,16 @@ impl BackdoorConfig {
     /// # Errors
     /// [`GateError::Spec`] for unknown keys and out-of-range values.
     pub fn from_params(params: &serde_json::Map<String, serde_json::Value>) -> Result<Self, GateError> {
-        let p: BackdoorParams = parse_params("backdoor", params)?;
+        parse_params(BackdoorGate::KIND, params).and_then(Self::new)
+    }
+
+    /// Checks deserialised spec parameters.
+    ///
+    /// # Errors
+    /// [`GateError::Spec`] for out-of-range values.
+    pub fn new(p: BackdoorParams) -> Result<Self, GateError> {
         let err = |m: String| GateError::Spec {
-            kind: "backdoor".into(),
+            kind: BackdoorGate::KIND.into(),
             message: m,
         };
         let explicit = !p.detectors.is_empty();
@@ -230,8 +238,8 @@ impl BackdoorConfig {
                 "activation-clustering and spectral need `train_data` (the training CSV)".into(),
             ));
         }
-        let input_shape = layout::input_shape("backdoor", p.input_shape.as_deref())?;
-        let clip = layout::clip("backdoor", p.clip.as_deref())?;
+        let input_shape = layout::input_shape(BackdoorGate::KIND, p.input_shape.as_deref())?;
+        let clip = layout::clip(BackdoorGate::KIND, p.clip.as_deref())?;
         let frac = |name: &str, v: Option<f64>, default: f64| -> Result<f64, GateError> {
             let v = v.unwrap_or(default);
             if (0.0..=1.0).contains(&v) {
@@ -293,10 +301,10 @@ impl BackdoorGate {
     /// Builds the gate from its spec parameters.
     ///
     /// # Errors
-    /// As [`BackdoorConfig::from_params`].
-    pub fn from_params(params: &serde_json::Map<String, serde_json::Value>) -> Result<Self, GateError> {
+    /// As [`BackdoorConfig::new`].
+    pub fn new(params: BackdoorParams) -> Result<Self, GateError> {
         Ok(BackdoorGate {
-            config: BackdoorConfig::from_params(params)?,
+            config: BackdoorConfig::new(params)?,
         })
     }
 }
@@ -330,7 +338,7 @@ pub fn default_require(config: &BackdoorConfig) -> BTreeMap<String, Threshold> {
 
 impl Gate for BackdoorGate {
     fn kind(&self) -> &'static str {
-        "backdoor"
+        Self::KIND
     }
 
     fn default_require(&self) -> BTreeMap<String, Threshold> {

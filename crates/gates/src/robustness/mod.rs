@@ -70,9 +70,10 @@ impl AttackKind {
     }
 }
 
+/// The `robustness` gate's spec keys; unknown keys are errors.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RobustnessParams {
+pub struct RobustnessParams {
     #[serde(default, deserialize_with = "values::opt_f64")]
     epsilon: Option<f64>,
     #[serde(default)]
@@ -164,9 +165,16 @@ impl RobustnessConfig {
     /// # Errors
     /// [`GateError::Spec`] for unknown keys and out-of-range values.
     pub fn from_params(params: &serde_json::Map<String, serde_json::Value>) -> Result<Self, GateError> {
-        let p: RobustnessParams = parse_params("robustness", params)?;
+        parse_params(RobustnessGate::KIND, params).and_then(Self::new)
+    }
+
+    /// Checks deserialised spec parameters.
+    ///
+    /// # Errors
+    /// [`GateError::Spec`] for out-of-range values.
+    pub fn new(p: RobustnessParams) -> Result<Self, GateError> {
         let err = |m: String| GateError::Spec {
-            kind: "robustness".into(),
+            kind: RobustnessGate::KIND.into(),
             message: m,
         };
         let norm = match p.norm.as_deref().map(str::to_ascii_lowercase).as_deref() {
@@ -220,8 +228,8 @@ impl RobustnessConfig {
                 "`max_queries` must be at least 1: a budget of 0 cannot attack anything".into(),
             ));
         }
-        let input_shape = layout::input_shape("robustness", p.input_shape.as_deref())?;
-        let clip = layout::clip("robustness", p.clip.as_deref())?;
+        let input_shape = layout::input_shape(RobustnessGate::KIND, p.input_shape.as_deref())?;
+        let clip = layout::clip(RobustnessGate::KIND, p.clip.as_deref())?;
         let mut bounds = BTreeMap::new();
         for (name, b) in &p.bounds {
             match b.as_slice() {
@@ -391,10 +399,10 @@ impl RobustnessGate {
     /// Builds the gate from its spec parameters.
     ///
     /// # Errors
-    /// As [`RobustnessConfig::from_params`].
-    pub fn from_params(params: &serde_json::Map<String, serde_json::Value>) -> Result<Self, GateError> {
+    /// As [`RobustnessConfig::new`].
+    pub fn new(params: RobustnessParams) -> Result<Self, GateError> {
         Ok(RobustnessGate {
-            config: RobustnessConfig::from_params(params)?,
+            config: RobustnessConfig::new(params)?,
         })
     }
 
@@ -406,7 +414,7 @@ impl RobustnessGate {
 
 impl Gate for RobustnessGate {
     fn kind(&self) -> &'static str {
-        "robustness"
+        Self::KIND
     }
 
     /// `robust_accuracy >= 0.5`: at least half of the sampled rows keep
