@@ -4,7 +4,8 @@ use std::io::IsTerminal;
 use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use portcullis_gates::Progress;
+use portcullis_engine::{Observer, Warning};
+use portcullis_gates::{GateOutcome, Progress};
 
 /// True when stderr is a terminal and CI did not ask for plain output.
 pub fn interactive() -> bool {
@@ -57,8 +58,64 @@ impl Bars {
     }
 }
 
-/// A gate's bar, as the gates crate's `Progress`.
+/// A gate's bar, as the gates crate's `Progress`; cleared when dropped.
 pub struct GateBar(pub ProgressBar);
+
+impl Drop for GateBar {
+    fn drop(&mut self) {
+        self.0.finish_and_clear();
+    }
+}
+
+/// The terminal as the engine's observer: bars on a TTY, warnings and one
+/// line per finished gate on stderr.
+pub struct Terminal {
+    bars: Bars,
+    gate_lines: bool,
+}
+
+impl Terminal {
+    /// Bars only.
+    pub fn new() -> Self {
+        Terminal {
+            bars: Bars::new(),
+            gate_lines: false,
+        }
+    }
+
+    /// Bars, and `NAME verdict in 1.2s` as each gate's result is signed.
+    pub fn with_gate_lines() -> Self {
+        Terminal {
+            bars: Bars::new(),
+            gate_lines: true,
+        }
+    }
+}
+
+impl Observer for Terminal {
+    fn warn(&self, warning: &Warning) {
+        eprintln!("warning: {warning}");
+    }
+
+    fn digest(&self, total: u64) -> Box<dyn Progress + '_> {
+        Box::new(GateBar(self.bars.bytes("digest", total)))
+    }
+
+    fn gate(&self, name: &str) -> Box<dyn Progress + '_> {
+        Box::new(self.bars.gate(name))
+    }
+
+    fn gate_done(&self, o: &GateOutcome) {
+        if self.gate_lines {
+            eprintln!(
+                "{:>12} {} in {:.1}s",
+                o.name,
+                o.verdict,
+                Duration::from_millis(o.duration_ms).as_secs_f64()
+            );
+        }
+    }
+}
 
 impl Progress for GateBar {
     fn set_length(&self, len: u64) {

@@ -32,7 +32,7 @@ pub use manifest::{
 };
 pub use outcome::{Metrics, Verdict};
 pub use rule::RuleInfo;
-pub use spec::GateSpec;
+pub use spec::{DataSource, GateSpec, ServeDecl};
 pub use statement::{Statement, Subject};
-pub use store::{Bundle, EvidenceStore, StoreError};
+pub use store::{Bundle, DirStore, StoreError};
 pub use threshold::{Op, ParseThresholdError, Threshold};

@@ -29,33 +29,68 @@ pub fn digest_set(d: &Sha256Digest) -> DigestSet {
     BTreeMap::from([("sha256".to_string(), d.to_hex())])
 }
 
-/// One threshold check as recorded in evidence.
+/// One `require:` threshold check: what a gate's thresholds found and what
+/// evidence records, the same type on both sides.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RecordedCheck {
-    /// The metric.
+pub struct Check {
+    /// The metric name (a pattern such as `selection_rate[*]` is expanded to
+    /// each concrete metric it matched).
     pub metric: String,
     /// The threshold.
     pub threshold: Threshold,
-    /// The measured value, if produced.
+    /// The measured value; `None` when the gate did not produce the metric.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub measured: Option<f64>,
     /// Whether it held.
     pub passed: bool,
 }
 
-/// One input the gate read.
+/// One input a gate read, recorded so evidence says exactly what was tested.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RecordedInput {
-    /// What it was for.
+#[serde(deny_unknown_fields)]
+pub struct Input {
+    /// What the input was for (`data`, `reference`, `probes`, `report`,
+    /// `model-endpoint`, …).
     pub role: String,
-    /// Path or URL.
+    /// A path or URL, as given.
     pub uri: String,
-    /// Content digest, for files.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub digest: Option<DigestSet>,
-    /// Model name at an endpoint.
+    /// The content digest, for files; recorded as an in-toto digest set
+    /// (`"digest": {"sha256": "…"}`).
+    #[serde(
+        rename = "digest",
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "sha256_set"
+    )]
+    pub sha256: Option<Sha256Digest>,
+    /// The model name served at an endpoint.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
+}
+
+/// `Option<Sha256Digest>` as an in-toto digest set `{"sha256": hex}`.
+mod sha256_set {
+    use serde::{Deserialize as _, Deserializer, Serialize as _, Serializer};
+
+    use super::{digest_set, DigestSet};
+    use crate::Sha256Digest;
+
+    // serde's `with` hands `&Option<T>` to the serializer.
+    pub fn serialize<S: Serializer>(d: &Option<Sha256Digest>, s: S) -> Result<S::Ok, S::Error> {
+        d.as_ref().map(digest_set).serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Sha256Digest>, D::Error> {
+        let Some(set) = Option::<DigestSet>::deserialize(d)? else {
+            return Ok(None);
+        };
+        let hex = set
+            .get("sha256")
+            .ok_or_else(|| serde::de::Error::custom("digest set has no sha256 entry"))?;
+        Sha256Digest::from_hex(hex)
+            .map(Some)
+            .map_err(serde::de::Error::custom)
+    }
 }
 
 /// The gate identity inside a gate result.
@@ -101,7 +136,7 @@ pub struct GateResultPredicate {
     pub metrics: Metrics,
     /// Threshold checks.
     #[serde(default)]
-    pub checks: Vec<RecordedCheck>,
+    pub checks: Vec<Check>,
     /// Findings.
     #[serde(default)]
     pub findings: Vec<Finding>,
@@ -113,7 +148,7 @@ pub struct GateResultPredicate {
     pub details: serde_json::Value,
     /// Inputs read, with digests.
     #[serde(default)]
-    pub inputs: Vec<RecordedInput>,
+    pub inputs: Vec<Input>,
     /// The error, when the verdict is `error`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -168,6 +203,60 @@ pub struct WaiverPredicate {
     pub signed_on: String,
     /// When it expires (required).
     pub expires: String,
+}
+
+/// `https://slsa.dev/verification_summary/v1`: what `verify` decided, as a
+/// SLSA Verification Summary Attestation. Fields are declared in key order so
+/// the JSON reads the same as a sorted map.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerificationSummaryPredicate {
+    /// The evidence bundles the decision read.
+    #[serde(rename = "inputAttestations", default)]
+    pub input_attestations: Vec<ResourceDescriptor>,
+    /// The policy the decision was made under.
+    pub policy: ResourceDescriptor,
+    /// The model verified.
+    #[serde(rename = "resourceUri")]
+    pub resource_uri: String,
+    /// When, RFC 3339 UTC.
+    #[serde(rename = "timeVerified")]
+    pub time_verified: String,
+    /// `PASSED` or `FAILED`.
+    #[serde(rename = "verificationResult")]
+    pub verification_result: VerificationResult,
+    /// `PORTCULLIS_STAGE_<STAGE>` for the stage verified.
+    #[serde(rename = "verifiedLevels")]
+    pub verified_levels: Vec<String>,
+    /// Who verified.
+    pub verifier: Verifier,
+}
+
+/// A SLSA resource descriptor: a URI and its digest set.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResourceDescriptor {
+    /// The digest of the resource's bytes.
+    pub digest: DigestSet,
+    /// Where it is.
+    pub uri: String,
+}
+
+/// The verifier of a Verification Summary.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Verifier {
+    /// `https://portcullis.dev/verifier`.
+    pub id: String,
+    /// Tool name → version.
+    pub version: BTreeMap<String, String>,
+}
+
+/// The outcome a Verification Summary states.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum VerificationResult {
+    /// The stage is allowed.
+    Passed,
+    /// It is not.
+    Failed,
 }
 
 /// Parses an RFC 3339 timestamp.

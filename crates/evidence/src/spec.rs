@@ -4,8 +4,13 @@
 //! gates crate interprets `kind` and `params`. Each gate result records the
 //! digest of the spec it ran under, so editing one gate's spec invalidates
 //! that gate's evidence only.
+//!
+//! Beside the spec live the declarations a policy hands the gates as they
+//! are: datasets ([`DataSource`]) and served endpoints ([`ServeDecl`]).
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -47,6 +52,62 @@ impl GateSpec {
         let value = serde_json::to_value(self).unwrap_or(serde_json::Value::Null);
         serde_json::to_vec(&value).unwrap_or_default()
     }
+}
+
+/// A labelled dataset as a policy's `data:` (or `eval --data`) declares it,
+/// and as the gates read it. A gate spec may override the column roles.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataSource {
+    /// CSV, Parquet or NPY/NPZ file (a policy resolves it against its own
+    /// directory).
+    pub path: PathBuf,
+    /// The label column.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// Sensitive-attribute columns (fairness groups).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sensitive: Vec<String>,
+    /// Columns to report metrics per value of.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub slices: Vec<String>,
+    /// A per-row weight column.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight: Option<String>,
+}
+
+/// A served model's endpoint as a policy's `model.serve:` or
+/// `reference.serve:` declares it, carried to the gates as written; the
+/// gates crate resolves it (protocol, URL, `${VAR}` in headers) into the
+/// client it runs. Exactly one of `url` (with `protocol`) and `command` is
+/// set.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ServeDecl {
+    /// `kserve-v2` or `mlflow`, with `url`.
+    pub protocol: Option<String>,
+    /// The server's URL (`http://` or `https://`).
+    pub url: Option<String>,
+    /// A JSON-lines model process: program and arguments.
+    pub command: Vec<String>,
+    /// The served model's name (v2; else taken from the URL).
+    pub model_name: Option<String>,
+    /// The v2 input tensor's name.
+    pub input: Option<String>,
+    /// The v2 output holding probabilities.
+    pub output: Option<String>,
+    /// Per-request timeout.
+    pub timeout: Option<Duration>,
+    /// Rows per request.
+    pub batch_size: Option<u64>,
+    /// Retries after the first attempt.
+    pub retries: Option<u32>,
+    /// Extra HTTP headers; a value may hold `${VAR}`, expanded from the
+    /// environment when the gate runs.
+    pub headers: BTreeMap<String, String>,
+    /// Class labels in probability-column order, as text.
+    pub classes: Vec<String>,
+    /// Features per row.
+    pub n_features: Option<u64>,
 }
 
 #[cfg(test)]

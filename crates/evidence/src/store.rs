@@ -44,6 +44,17 @@ pub enum StoreError {
     /// The envelope could not be serialised.
     #[error("cannot serialise envelope: {0}")]
     Serialise(#[from] serde_json::Error),
+    /// A store other than a directory (a database, a registry) failed.
+    #[error("{store}: {message}")]
+    Backend {
+        /// The store, as its user named it (a URL without credentials).
+        store: String,
+        /// What failed.
+        message: String,
+        /// The cause.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
 }
 
 /// A line of a bundle that is not a usable envelope.
@@ -58,17 +69,20 @@ pub struct CorruptLine {
 /// What a bundle holds.
 #[derive(Debug, Clone, Default)]
 pub struct Bundle {
-    /// The bundle's path.
-    pub path: PathBuf,
+    /// Where the bundle is (a file path for a directory store).
+    pub location: String,
+    /// sha256 of the bundle's bytes as read (`None` when there is no
+    /// bundle yet); what a Verification Summary cites.
+    pub sha256: Option<Sha256Digest>,
     /// Parsed envelopes with their 1-based line numbers (not yet verified).
     pub envelopes: Vec<(usize, Envelope)>,
     /// Lines that were skipped, with reasons.
     pub corrupt: Vec<CorruptLine>,
 }
 
-/// A directory of bundles.
+/// A directory of bundles: `<dir>/<digest>.intoto.jsonl`.
 #[derive(Debug, Clone)]
-pub struct EvidenceStore {
+pub struct DirStore {
     dir: PathBuf,
 }
 
@@ -79,10 +93,36 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
     }
 }
 
-impl EvidenceStore {
+impl DirStore {
     /// A store rooted at `dir` (created on first append).
     pub fn new(dir: impl Into<PathBuf>) -> Self {
-        EvidenceStore { dir: dir.into() }
+        DirStore { dir: dir.into() }
+    }
+
+    /// The digests of every model with a bundle, sorted. A missing
+    /// directory is an empty store; files that are not bundles are ignored.
+    ///
+    /// # Errors
+    /// [`StoreError::Io`] when the directory cannot be read.
+    pub fn list(&self) -> Result<Vec<Sha256Digest>, StoreError> {
+        let entries = match fs::read_dir(&self.dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io_err(&self.dir)(e)),
+        };
+        let mut out = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(io_err(&self.dir))?;
+            let name = entry.file_name();
+            let Some(hex) = name.to_str().and_then(|n| n.strip_suffix(".intoto.jsonl")) else {
+                continue;
+            };
+            if let Ok(d) = Sha256Digest::from_hex(hex) {
+                out.push(d);
+            }
+        }
+        out.sort_unstable_by_key(|d| d.0);
+        Ok(out)
     }
 
     /// The store's directory.
@@ -132,7 +172,7 @@ impl EvidenceStore {
     pub fn read(&self, digest: &Sha256Digest) -> Result<Bundle, StoreError> {
         let path = self.bundle_path(digest);
         let mut bundle = Bundle {
-            path: path.clone(),
+            location: path.display().to_string(),
             ..Bundle::default()
         };
         let file = match File::open(&path) {
@@ -151,6 +191,7 @@ impl EvidenceStore {
         file.take(MAX_BUNDLE_BYTES)
             .read_to_end(&mut bytes)
             .map_err(io_err(&path))?;
+        bundle.sha256 = Some(crate::sha256_bytes(&bytes));
         for (i, raw) in bytes.split(|b| *b == b'\n').enumerate() {
             let line_no = i + 1;
             if raw.iter().all(u8::is_ascii_whitespace) {
@@ -208,7 +249,7 @@ mod tests {
     #[test]
     fn a_half_written_line_is_skipped_and_later_appends_stay_whole() {
         let dir = tempfile::tempdir().unwrap();
-        let store = EvidenceStore::new(dir.path());
+        let store = DirStore::new(dir.path());
         let d = Sha256Digest([1; 32]);
         store.append(&d, &env(1)).unwrap();
         // Simulate a writer killed mid-line.
@@ -227,7 +268,7 @@ mod tests {
     #[test]
     fn concurrent_writers_never_interleave() {
         let dir = tempfile::tempdir().unwrap();
-        let store = EvidenceStore::new(dir.path());
+        let store = DirStore::new(dir.path());
         let d = Sha256Digest([2; 32]);
         std::thread::scope(|s| {
             for t in 0..4 {
@@ -247,9 +288,7 @@ mod tests {
     #[test]
     fn a_missing_bundle_is_empty() {
         let dir = tempfile::tempdir().unwrap();
-        let b = EvidenceStore::new(dir.path())
-            .read(&Sha256Digest([3; 32]))
-            .unwrap();
+        let b = DirStore::new(dir.path()).read(&Sha256Digest([3; 32])).unwrap();
         assert!(b.envelopes.is_empty() && b.corrupt.is_empty());
     }
 }

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 use portcullis_runtime::{encode_labels, Classifier, Matrix, Prepared, Roles, Table};
 
-use crate::gate::{GateContext, GateError, InputRecord};
+use crate::gate::{GateContext, GateError, Input};
 use crate::params::{sha256, LabelText, NameList};
 
 /// The dataset used when a spec names none.
@@ -47,7 +47,7 @@ pub struct LoadedData {
     /// The effective column roles.
     pub roles: Roles,
     /// Where it came from.
-    pub record: InputRecord,
+    pub record: Input,
 }
 
 /// Loads the named dataset and applies the spec's role overrides.
@@ -82,7 +82,7 @@ pub fn load_data(ctx: &GateContext<'_>, keys: &DataKeys) -> Result<LoadedData, G
         name,
         table,
         roles,
-        record: InputRecord {
+        record: Input {
             role: "data".into(),
             uri: shown,
             sha256: Some(digest),

@@ -23,7 +23,7 @@ use portcullis_evidence::{Finding, Severity};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::gate::{Evaluation, Gate, GateContext, GateError, InputRecord};
+use crate::gate::{Evaluation, Gate, GateContext, GateError, Input};
 use crate::params::parse_duration;
 
 /// The largest report file read, in bytes.
@@ -221,7 +221,7 @@ impl Gate for CommandGate {
         if let Some(rp) = report_path.as_ref().filter(|_| ran_ok) {
             let (metrics, digest) = read_report(rp, &p.metrics, p.format.unwrap_or(ReportFormat::Json))?;
             eval.metrics.extend(metrics);
-            eval.inputs.push(InputRecord {
+            eval.inputs.push(Input {
                 role: "report".into(),
                 uri: rp.display().to_string(),
                 sha256: Some(digest),

@@ -9,8 +9,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+pub use portcullis_evidence::predicate::{Check, Input};
+pub use portcullis_evidence::DataSource;
 use portcullis_evidence::{Finding, GateSpec, Metrics, Sha256Digest, Threshold, Verdict};
-use serde::{Deserialize, Serialize};
 
 /// The model under evaluation.
 #[derive(Debug, Clone, Default)]
@@ -24,27 +25,6 @@ pub struct ModelRef {
     /// The endpoint serving the model, when predictions come from it
     /// rather than from the file at `path`.
     pub serve: Option<crate::serve::Serve>,
-}
-
-/// A labelled dataset as the policy (or `eval --data`) declares it. A gate
-/// spec may override the column roles.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DataSource {
-    /// CSV, Parquet or NPY/NPZ file.
-    pub path: PathBuf,
-    /// The label column.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub label: Option<String>,
-    /// Sensitive-attribute columns (fairness groups).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub sensitive: Vec<String>,
-    /// Columns to report metrics per value of.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub slices: Vec<String>,
-    /// A per-row weight column.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub weight: Option<String>,
 }
 
 /// Reports progress of long work; the CLI draws bars from it.
@@ -103,22 +83,6 @@ impl GateContext<'_> {
     }
 }
 
-/// One input a gate read, recorded so evidence says exactly what was tested.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct InputRecord {
-    /// What the input was for (`data`, `reference`, `probes`, `report`, `endpoint`).
-    pub role: String,
-    /// A path or URL, as given.
-    pub uri: String,
-    /// The content digest, for files.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sha256: Option<Sha256Digest>,
-    /// The model name served at an endpoint.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub model: Option<String>,
-}
-
 /// What a gate computed, before thresholds are applied.
 #[derive(Debug, Clone, Default)]
 pub struct Evaluation {
@@ -129,24 +93,10 @@ pub struct Evaluation {
     /// Free-form structured details (confusion matrices, transcripts, …).
     pub details: serde_json::Value,
     /// Inputs read, with their digests.
-    pub inputs: Vec<InputRecord>,
+    pub inputs: Vec<Input>,
     /// Reasons the gate itself failed, besides thresholds (non-zero exit,
     /// findings at or above a bar). Empty means the gate's own checks held.
     pub failures: Vec<String>,
-}
-
-/// The result of checking one `require:` threshold.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CheckResult {
-    /// The metric name (a pattern such as `selection_rate[*]` is expanded to
-    /// each concrete metric it matched).
-    pub metric: String,
-    /// The threshold.
-    pub threshold: Threshold,
-    /// The measured value; `None` when the gate did not produce the metric.
-    pub measured: Option<f64>,
-    /// Whether it held.
-    pub passed: bool,
 }
 
 /// The final result of one gate run, ready to be signed.
@@ -163,13 +113,13 @@ pub struct GateOutcome {
     /// Metrics.
     pub metrics: Metrics,
     /// Every threshold checked.
-    pub checks: Vec<CheckResult>,
+    pub checks: Vec<Check>,
     /// Findings.
     pub findings: Vec<Finding>,
     /// Structured details.
     pub details: serde_json::Value,
     /// Inputs read.
-    pub inputs: Vec<InputRecord>,
+    pub inputs: Vec<Input>,
     /// Why it failed, one line each (thresholds, the gate's own failures).
     pub reasons: Vec<String>,
     /// Why it could not evaluate, when the verdict is `error`.
@@ -203,6 +153,62 @@ pub enum GateError {
     /// Anything else that stopped the evaluation.
     #[error("{0}")]
     Other(String),
+}
+
+/// The stable kind of a [`GateError`], documented in
+/// `docs/decision-codes.md`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum GateErrorKind {
+    /// The spec is wrong for its kind.
+    Spec,
+    /// An input could not be read or used.
+    Input,
+    /// The deadline passed.
+    Deadline,
+    /// Anything else that stopped the evaluation.
+    Other,
+}
+
+impl GateErrorKind {
+    /// Every kind, in documentation order.
+    pub const ALL: [GateErrorKind; 4] = [
+        GateErrorKind::Spec,
+        GateErrorKind::Input,
+        GateErrorKind::Deadline,
+        GateErrorKind::Other,
+    ];
+
+    /// The kind as text.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GateErrorKind::Spec => "gate-spec-invalid",
+            GateErrorKind::Input => "gate-input-unusable",
+            GateErrorKind::Deadline => "gate-deadline-passed",
+            GateErrorKind::Other => "gate-evaluation-failed",
+        }
+    }
+
+    /// One line: what the kind means.
+    pub fn summary(self) -> &'static str {
+        match self {
+            GateErrorKind::Spec => "the gate's spec is wrong for its kind (unknown key, bad value)",
+            GateErrorKind::Input => "an input (model, data, endpoint, report) could not be read or used",
+            GateErrorKind::Deadline => "the deadline passed before the gate finished",
+            GateErrorKind::Other => "anything else that stopped the evaluation",
+        }
+    }
+}
+
+impl GateError {
+    /// The stable kind.
+    pub fn kind(&self) -> GateErrorKind {
+        match self {
+            GateError::Spec { .. } => GateErrorKind::Spec,
+            GateError::Input(_) => GateErrorKind::Input,
+            GateError::Deadline(_) => GateErrorKind::Deadline,
+            GateError::Other(_) => GateErrorKind::Other,
+        }
+    }
 }
 
 /// A gate kind's implementation.

@@ -29,7 +29,7 @@ pub mod serve;
 pub mod stats;
 
 pub use gate::{
-    CheckResult, DataSource, Evaluation, Gate, GateContext, GateError, GateOutcome, InputRecord, ModelRef,
+    Check, DataSource, Evaluation, Gate, GateContext, GateError, GateErrorKind, GateOutcome, Input, ModelRef,
     NoProgress, Progress,
 };
 pub use registry::{build, kind, kinds, GateKind};

@@ -27,7 +27,7 @@ use portcullis_evidence::{
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::gate::{Evaluation, Gate, GateContext, GateError, InputRecord};
+use crate::gate::{Evaluation, Gate, GateContext, GateError, Input};
 
 /// Predicate type of an OpenSSF model-signing v1.0 signature.
 pub const MODEL_SIGNING_V1: &str = "https://model_signing/signature/v1.0";
@@ -155,7 +155,7 @@ impl ProvenanceGate {
     ) -> Result<(), GateError> {
         let path = ctx.resolve(sig);
         let bytes = read_bounded(&path)?;
-        eval.inputs.push(InputRecord {
+        eval.inputs.push(Input {
             role: "signature".into(),
             uri: path.display().to_string(),
             sha256: Some(crate::params::sha256(&bytes)),
@@ -309,7 +309,7 @@ impl ProvenanceGate {
     ) -> Result<(), GateError> {
         let path = ctx.resolve(manifest);
         let bytes = read_bounded(&path)?;
-        eval.inputs.push(InputRecord {
+        eval.inputs.push(Input {
             role: "data-manifest".into(),
             uri: path.display().to_string(),
             sha256: Some(crate::params::sha256(&bytes)),
@@ -412,7 +412,7 @@ impl Gate for ProvenanceGate {
             let path = ctx.resolve(base);
             let m = digest_model(&path, &DigestOptions::default(), None)
                 .map_err(|e| GateError::Input(e.to_string()))?;
-            eval.inputs.push(InputRecord {
+            eval.inputs.push(Input {
                 role: "base-model".into(),
                 uri: path.display().to_string(),
                 sha256: Some(m.digest),

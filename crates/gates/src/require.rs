@@ -10,17 +10,17 @@ use std::collections::BTreeMap;
 
 use portcullis_evidence::{Metrics, Threshold};
 
-use crate::gate::CheckResult;
+use crate::gate::Check;
 
 /// Checks every threshold against `metrics`, in sorted key order.
-pub fn check_thresholds(metrics: &Metrics, require: &BTreeMap<String, Threshold>) -> Vec<CheckResult> {
+pub fn check_thresholds(metrics: &Metrics, require: &BTreeMap<String, Threshold>) -> Vec<Check> {
     let mut out = Vec::new();
     for (key, threshold) in require {
         if key.contains('*') {
             let mut matched = false;
             for (name, value) in metrics.iter().filter(|(name, _)| glob_match(key, name)) {
                 matched = true;
-                out.push(CheckResult {
+                out.push(Check {
                     metric: name.clone(),
                     threshold: *threshold,
                     measured: Some(*value),
@@ -28,7 +28,7 @@ pub fn check_thresholds(metrics: &Metrics, require: &BTreeMap<String, Threshold>
                 });
             }
             if !matched {
-                out.push(CheckResult {
+                out.push(Check {
                     metric: key.clone(),
                     threshold: *threshold,
                     measured: None,
@@ -37,7 +37,7 @@ pub fn check_thresholds(metrics: &Metrics, require: &BTreeMap<String, Threshold>
             }
         } else {
             let measured = metrics.get(key).copied();
-            out.push(CheckResult {
+            out.push(Check {
                 metric: key.clone(),
                 threshold: *threshold,
                 measured,
@@ -49,7 +49,7 @@ pub fn check_thresholds(metrics: &Metrics, require: &BTreeMap<String, Threshold>
 }
 
 /// One line explaining a failed check: what was measured against what.
-pub fn explain_check(check: &CheckResult) -> String {
+pub fn explain_check(check: &Check) -> String {
     match check.measured {
         Some(v) if v.is_nan() => format!(
             "{} is undefined (NaN), required {}",

@@ -13,7 +13,7 @@ use portcullis_scan::{scan_paths, Allowlist, ScanOptions};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::gate::{Evaluation, Gate, GateContext, GateError, InputRecord};
+use crate::gate::{Evaluation, Gate, GateContext, GateError, Input};
 
 /// The `scan` gate's spec keys; unknown keys are errors.
 #[derive(Debug, Deserialize)]
@@ -110,7 +110,7 @@ impl Gate for ScanGate {
             ));
         }
         for f in &report.files {
-            eval.inputs.push(InputRecord {
+            eval.inputs.push(Input {
                 role: "model-file".into(),
                 uri: f.path.clone(),
                 sha256: f.sha256,

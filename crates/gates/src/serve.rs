@@ -17,6 +17,7 @@
 
 use std::time::Duration;
 
+use portcullis_evidence::ServeDecl;
 use portcullis_runtime::RetryPolicy;
 
 /// Where predictions come from when a model is served.
@@ -116,6 +117,61 @@ impl Serve {
             ..d
         }
     }
+}
+
+impl Serve {
+    /// Resolves a policy's `serve:` declaration (`what` names it in
+    /// messages: `model`, `reference`). `${VAR}` in a header value is
+    /// replaced by the environment variable, so tokens stay out of the
+    /// policy file.
+    ///
+    /// # Errors
+    /// An unknown protocol, a bad URL or an unset variable, as
+    /// `WHAT.serve: …`.
+    pub fn from_decl(d: &ServeDecl, what: &str) -> Result<Serve, String> {
+        let endpoint = match (&d.url, &d.protocol) {
+            (Some(url), Some(protocol)) => {
+                let mut e = endpoint_of(protocol, url, d.model_name.as_deref())
+                    .map_err(|m| format!("{what}.serve: {m}"))?;
+                if let Endpoint::KserveV2 { input, output, .. } = &mut e {
+                    input.clone_from(&d.input);
+                    output.clone_from(&d.output);
+                }
+                e
+            }
+            _ => Endpoint::Command {
+                argv: d.command.clone(),
+            },
+        };
+        let mut serve = Serve::new(endpoint);
+        serve.timeout = d.timeout;
+        serve.retries = d.retries;
+        serve.batch_size = d.batch_size.and_then(|b| usize::try_from(b).ok());
+        serve.n_features = d.n_features.and_then(|b| usize::try_from(b).ok());
+        serve.classes.clone_from(&d.classes);
+        for (k, v) in &d.headers {
+            let value = expand_env(v).map_err(|m| format!("{what}.serve.headers.{k}: {m}"))?;
+            serve.headers.push((k.clone(), value));
+        }
+        Ok(serve)
+    }
+}
+
+/// Replaces each `${NAME}` with the environment variable's value.
+fn expand_env(text: &str) -> Result<String, String> {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(i) = rest.find("${") {
+        out.push_str(rest.get(..i).unwrap_or(""));
+        let after = rest.get(i + 2..).unwrap_or("");
+        let end = after.find('}').ok_or("an unclosed ${")?;
+        let name = after.get(..end).unwrap_or("");
+        let value = std::env::var(name).map_err(|_| format!("the environment variable {name} is not set"))?;
+        out.push_str(&value);
+        rest = after.get(end + 1..).unwrap_or("");
+    }
+    out.push_str(rest);
+    Ok(out)
 }
 
 /// Builds an endpoint from a protocol name and a URL; `model_name`

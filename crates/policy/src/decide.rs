@@ -63,13 +63,84 @@ pub struct GateStatus {
     pub detail: String,
 }
 
+/// Why a stage is denied: a stable code, documented in
+/// `docs/decision-codes.md`. Codes are part of the JSON, SARIF and JUnit
+/// formats: a code is never renamed or reused; new ones are added.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ReasonCode {
+    /// The newest current result of a required gate failed.
+    GateFailed,
+    /// The newest current result of a required gate was an error.
+    GateErrored,
+    /// No trusted result of a required gate exists.
+    GateMissing,
+    /// Results exist, but only under another version of the gate's spec.
+    GateSpecChanged,
+    /// The gate's results are older than the stage's `max_evidence_age`.
+    EvidenceExpired,
+    /// Fewer distinct, eligible approvers signed than the stage requires.
+    ApprovalsMissing,
+    /// The stage is not in the policy.
+    UnknownStage,
+}
+
+impl ReasonCode {
+    /// Every code, in documentation order.
+    pub const ALL: [ReasonCode; 7] = [
+        ReasonCode::GateFailed,
+        ReasonCode::GateErrored,
+        ReasonCode::GateMissing,
+        ReasonCode::GateSpecChanged,
+        ReasonCode::EvidenceExpired,
+        ReasonCode::ApprovalsMissing,
+        ReasonCode::UnknownStage,
+    ];
+
+    /// The code as it appears in every output format.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReasonCode::GateFailed => "gate-failed",
+            ReasonCode::GateErrored => "gate-errored",
+            ReasonCode::GateMissing => "gate-missing",
+            ReasonCode::GateSpecChanged => "gate-spec-changed",
+            ReasonCode::EvidenceExpired => "evidence-expired",
+            ReasonCode::ApprovalsMissing => "approvals-missing",
+            ReasonCode::UnknownStage => "unknown-stage",
+        }
+    }
+
+    /// One line: what the code means.
+    pub fn summary(self) -> &'static str {
+        match self {
+            ReasonCode::GateFailed => "the newest current result of a required gate failed",
+            ReasonCode::GateErrored => {
+                "the newest current result of a required gate was an error (fails closed)"
+            }
+            ReasonCode::GateMissing => "no trusted result of a required gate is recorded",
+            ReasonCode::GateSpecChanged => {
+                "results exist only under another version of the gate's spec; run the gate again"
+            }
+            ReasonCode::EvidenceExpired => "the gate's results are older than the stage's max_evidence_age",
+            ReasonCode::ApprovalsMissing => {
+                "fewer distinct, eligible approvers signed than the stage requires"
+            }
+            ReasonCode::UnknownStage => "the stage is not in the policy",
+        }
+    }
+}
+
+impl std::fmt::Display for ReasonCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Why a stage is denied, or a note worth showing.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Reason {
-    /// Stable code: `gate-failed`, `gate-errored`, `gate-missing`,
-    /// `gate-spec-changed`, `evidence-expired`, `approvals-missing`,
-    /// `unknown-stage`.
-    pub code: &'static str,
+    /// The stable code.
+    pub code: ReasonCode,
     /// The gate concerned, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub gate: Option<String>,
@@ -127,7 +198,7 @@ pub fn decide(policy: &Policy, stage_name: &str, evidence: &Evidence, now: Syste
     };
     let Some(stage) = policy.stage(stage_name) else {
         d.reasons.push(Reason {
-            code: "unknown-stage",
+            code: ReasonCode::UnknownStage,
             gate: None,
             message: format!(
                 "stage '{stage_name}' is not in the policy (stages: {})",
@@ -161,11 +232,11 @@ pub fn decide(policy: &Policy, stage_name: &str, evidence: &Evidence, now: Syste
             continue;
         }
         let code = match g.state {
-            GateState::Failed => "gate-failed",
-            GateState::Errored => "gate-errored",
-            GateState::Missing => "gate-missing",
-            GateState::SpecChanged => "gate-spec-changed",
-            GateState::Expired => "evidence-expired",
+            GateState::Failed => ReasonCode::GateFailed,
+            GateState::Errored => ReasonCode::GateErrored,
+            GateState::Missing => ReasonCode::GateMissing,
+            GateState::SpecChanged => ReasonCode::GateSpecChanged,
+            GateState::Expired => ReasonCode::EvidenceExpired,
             GateState::Passed | GateState::Waived => continue,
         };
         d.reasons.push(Reason {
@@ -265,7 +336,7 @@ pub fn decide(policy: &Policy, stage_name: &str, evidence: &Evidence, now: Syste
                 format!(" with role {}", rule.roles.join(" or "))
             };
             d.reasons.push(Reason {
-                code: "approvals-missing",
+                code: ReasonCode::ApprovalsMissing,
                 gate: None,
                 message: format!(
                     "{have} of {} required approval{}{roles} for stage '{}'{}; an approver runs `portcullis approve --stage {} --key KEY MODEL`",

@@ -16,9 +16,11 @@ mod raw;
 pub mod schema;
 pub mod verify;
 
-pub use decide::{decide, Decision, GateState, GateStatus, Reason};
-pub use load::{from_str, load, PolicyError, Problem, MAX_POLICY_BYTES};
+pub use decide::{decide, Decision, GateState, GateStatus, Reason, ReasonCode};
+pub use load::{
+    from_str, from_str_checked, load, load_checked, PolicyError, Problem, SpecCheck, MAX_POLICY_BYTES,
+};
 pub use model::{
-    ApprovalRule, DataDecl, GateDecl, ModelDecl, Policy, Pos, ServeDecl, Signer, Stage, WaiverRule,
+    ApprovalRule, DataSource, GateDecl, ModelDecl, Policy, Pos, ServeDecl, Signer, Stage, WaiverRule,
 };
 pub use verify::{classify, Accepted, Evidence, Rejected};

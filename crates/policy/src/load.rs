@@ -9,12 +9,12 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use portcullis_evidence::{PublicKey, Sha256Digest};
+use portcullis_evidence::{GateSpec, PublicKey, Sha256Digest};
 use serde_saphyr::{Location, Spanned};
 use sha2::{Digest, Sha256};
 
 use crate::model::{
-    ApprovalRule, DataDecl, GateDecl, ModelDecl, Policy, Pos, ServeDecl, Signer, Stage, WaiverRule,
+    ApprovalRule, DataSource, GateDecl, ModelDecl, Policy, Pos, ServeDecl, Signer, Stage, WaiverRule,
 };
 use crate::raw::{RawModel, RawPolicy, RawServe, RawSigner, RawStage, Scalar};
 
@@ -49,6 +49,18 @@ pub enum PolicyError {
         path: String,
         /// Its size.
         size: u64,
+    },
+    /// The file's sha256 is not the one it was pinned to.
+    #[error(
+        "{path} has sha256 {got}, not the pinned {want}; refusing to verify against an unexpected policy"
+    )]
+    PinMismatch {
+        /// The file.
+        path: String,
+        /// Its sha256 (hex).
+        got: String,
+        /// The pinned sha256 (hex).
+        want: String,
     },
     /// The file has problems; every one is listed.
     #[error("{}", render_problems(path, problems))]
@@ -98,6 +110,26 @@ fn spos<T>(s: &Spanned<T>) -> Pos {
 /// # Errors
 /// [`PolicyError`] listing every problem with its position.
 pub fn load(path: &Path) -> Result<Policy, PolicyError> {
+    load_checked(path, None, &|_| Ok(()))
+}
+
+/// Checks one gate spec against what its kind accepts (the gates crate's
+/// registry); the policy knows no gate kinds itself.
+pub type SpecCheck<'a> = &'a (dyn Fn(&GateSpec) -> Result<(), String> + 'a);
+
+/// Reads and checks a policy file, checking every gate spec with `check` in
+/// the same pass, so one error lists every policy and gate-spec problem in
+/// file order. With `pin`, the file's bytes must hash to it; the policy is
+/// parsed from exactly the bytes that were hashed.
+///
+/// # Errors
+/// [`PolicyError`] listing every problem with its position, or
+/// [`PolicyError::PinMismatch`].
+pub fn load_checked(
+    path: &Path,
+    pin: Option<&Sha256Digest>,
+    check: SpecCheck<'_>,
+) -> Result<Policy, PolicyError> {
     let shown = path.display().to_string();
     let meta = std::fs::metadata(path).map_err(|source| PolicyError::Io {
         path: shown.clone(),
@@ -124,7 +156,16 @@ pub fn load(path: &Path) -> Result<Policy, PolicyError> {
         .parent()
         .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
     let digest = Sha256Digest(Sha256::digest(&bytes).into());
-    from_str(&text, &shown, &base, digest)
+    if let Some(want) = pin {
+        if digest != *want {
+            return Err(PolicyError::PinMismatch {
+                path: shown,
+                got: digest.to_hex(),
+                want: want.to_hex(),
+            });
+        }
+    }
+    from_str_checked(&text, &shown, &base, digest, check)
 }
 
 /// Parses and checks policy text; relative paths resolve against `base`.
@@ -132,6 +173,20 @@ pub fn load(path: &Path) -> Result<Policy, PolicyError> {
 /// # Errors
 /// [`PolicyError::Invalid`] listing every problem.
 pub fn from_str(text: &str, shown: &str, base: &Path, digest: Sha256Digest) -> Result<Policy, PolicyError> {
+    from_str_checked(text, shown, base, digest, &|_| Ok(()))
+}
+
+/// [`from_str`], checking every gate spec with `check` in the same pass.
+///
+/// # Errors
+/// [`PolicyError::Invalid`] listing every problem.
+pub fn from_str_checked(
+    text: &str,
+    shown: &str,
+    base: &Path,
+    digest: Sha256Digest,
+    check: SpecCheck<'_>,
+) -> Result<Policy, PolicyError> {
     let raw: RawPolicy = serde_saphyr::from_str(text).map_err(|e| {
         let pos = e.location().map(|l| pos(&l)).unwrap_or_default();
         PolicyError::Invalid {
@@ -145,6 +200,7 @@ pub fn from_str(text: &str, shown: &str, base: &Path, digest: Sha256Digest) -> R
     let mut c = Checker {
         problems: Vec::new(),
         base: base.to_path_buf(),
+        spec_check: check,
     };
     let policy = c.check(raw, shown, digest);
     if c.problems.is_empty() {
@@ -170,12 +226,13 @@ fn parse_message(e: &serde_saphyr::Error) -> String {
     }
 }
 
-struct Checker {
+struct Checker<'a> {
     problems: Vec<Problem>,
     base: PathBuf,
+    spec_check: SpecCheck<'a>,
 }
 
-impl Checker {
+impl Checker<'_> {
     fn problem(&mut self, pos: Pos, message: impl Into<String>) {
         self.problems.push(Problem {
             pos,
@@ -222,7 +279,7 @@ impl Checker {
             .into_iter()
             .map(|(name, d)| {
                 let d = d.value;
-                let decl = DataDecl {
+                let decl = DataSource {
                     path: self.resolve(&d.path),
                     label: d.label,
                     sensitive: d.sensitive.map(|s| s.to_vec()).unwrap_or_default(),
@@ -243,6 +300,9 @@ impl Checker {
                     spos(&spec),
                     format!("gate name '{name}' should be kebab-case letters, digits and '-'"),
                 );
+            }
+            if let Err(e) = (self.spec_check)(&spec.value) {
+                self.problem(spos(&spec), format!("gate '{name}': {e}"));
             }
             gates.insert(
                 name,

@@ -6,6 +6,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use portcullis_evidence::{DataSource, ServeDecl};
 use portcullis_evidence::{GateSpec, PublicKey, Sha256Digest};
 use serde::Serialize;
 
@@ -34,52 +35,6 @@ pub struct ModelDecl {
     /// How predictions are obtained when the model is served, rather than
     /// loaded from `path` (which stays what evidence is bound to).
     pub serve: Option<ServeDecl>,
-}
-
-/// A served model's endpoint, carried through to the gates as written.
-/// Exactly one of `url` (with `protocol`) and `command` is set.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct ServeDecl {
-    /// `kserve-v2` or `mlflow`, with `url`.
-    pub protocol: Option<String>,
-    /// The server's URL (`http://` or `https://`).
-    pub url: Option<String>,
-    /// A JSON-lines model process: program and arguments.
-    pub command: Vec<String>,
-    /// The served model's name (v2; else taken from the URL).
-    pub model_name: Option<String>,
-    /// The v2 input tensor's name.
-    pub input: Option<String>,
-    /// The v2 output holding probabilities.
-    pub output: Option<String>,
-    /// Per-request timeout.
-    pub timeout: Option<Duration>,
-    /// Rows per request.
-    pub batch_size: Option<u64>,
-    /// Retries after the first attempt.
-    pub retries: Option<u32>,
-    /// Extra HTTP headers; a value may hold `${VAR}`, expanded from the
-    /// environment by the runner.
-    pub headers: BTreeMap<String, String>,
-    /// Class labels in probability-column order, as text.
-    pub classes: Vec<String>,
-    /// Features per row.
-    pub n_features: Option<u64>,
-}
-
-/// A named dataset.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DataDecl {
-    /// Path, resolved against the policy's directory.
-    pub path: PathBuf,
-    /// Label column.
-    pub label: Option<String>,
-    /// Sensitive columns.
-    pub sensitive: Vec<String>,
-    /// Slice columns.
-    pub slices: Vec<String>,
-    /// Weight column.
-    pub weight: Option<String>,
 }
 
 /// A trusted signer: a runner (signs gate results) or an approver (signs
@@ -156,7 +111,7 @@ pub struct Policy {
     /// The production model.
     pub reference: Option<ModelDecl>,
     /// Named datasets.
-    pub data: BTreeMap<String, DataDecl>,
+    pub data: BTreeMap<String, DataSource>,
     /// Keys trusted to sign gate results.
     pub runners: Vec<Signer>,
     /// Keys trusted to sign approvals and waivers.

@@ -73,7 +73,11 @@ pub fn render(report: &Report) -> String {
                 "    <testcase classname=\"{}\" name=\"approvals\"",
                 xml_escape(&suite)
             );
-            match d.reasons.iter().find(|r| r.code == "approvals-missing") {
+            match d
+                .reasons
+                .iter()
+                .find(|r| r.code == portcullis_policy::ReasonCode::ApprovalsMissing)
+            {
                 Some(r) => {
                     failures += 1;
                     let _ = write!(

@@ -240,7 +240,7 @@ pub fn render(report: &Report, policy_file: Option<&str>) -> String {
     }
     if let Some(d) = &report.decision {
         for r in d.reasons.iter().filter(|r| r.gate.is_none()) {
-            let mut f = Finding::new(r.code, Severity::High, r.message.clone());
+            let mut f = Finding::new(r.code.as_str(), Severity::High, r.message.clone());
             if let Some(p) = policy_file {
                 f = f.at(portcullis_evidence::Location::file(p));
             }

@@ -4,9 +4,9 @@
 //! computed (`run`, `eval`) or read back from signed evidence (`decide`,
 //! `verify`, `show`), so all formats agree.
 
-use portcullis_evidence::predicate::{GateResultPredicate, RecordedCheck, RecordedInput};
-use portcullis_evidence::{Finding, Metrics, Verdict};
-use portcullis_policy::Decision;
+use portcullis_evidence::predicate::{Check, GateResultPredicate, Input};
+use portcullis_evidence::{Finding, Metrics, Sha256Digest, Verdict};
+use portcullis_policy::{Decision, GateState, Policy};
 
 /// One gate result as renderers see it.
 #[derive(Debug, Clone)]
@@ -20,7 +20,7 @@ pub struct GateView {
     /// Metrics.
     pub metrics: Metrics,
     /// Threshold checks.
-    pub checks: Vec<RecordedCheck>,
+    pub checks: Vec<Check>,
     /// Findings.
     pub findings: Vec<Finding>,
     /// Why it failed.
@@ -28,7 +28,7 @@ pub struct GateView {
     /// Details.
     pub details: serde_json::Value,
     /// Inputs read.
-    pub inputs: Vec<RecordedInput>,
+    pub inputs: Vec<Input>,
     /// The error, when the verdict is `error`.
     pub error: Option<String>,
     /// Who signed it, when it came from evidence.
@@ -93,4 +93,33 @@ pub struct Report {
     pub decision: Option<Decision>,
     /// Gate results.
     pub gates: Vec<GateView>,
+}
+
+impl Report {
+    /// A report of a decision: one gate view per required gate, in stage
+    /// order; a gate with no usable result shows why.
+    pub fn of_decision(policy: &Policy, decision: &Decision, digest: &Sha256Digest) -> Report {
+        let gates = decision
+            .gates
+            .iter()
+            .map(|g| {
+                let kind = policy.gates.get(&g.gate).map_or("?", |d| d.spec.kind.as_str());
+                match &g.result {
+                    Some(p) => {
+                        let mut v = GateView::from_predicate(p, g.signer.clone());
+                        if g.state == GateState::Waived || (v.reasons.is_empty() && !v.passed()) {
+                            v.reasons.push(g.detail.clone());
+                        }
+                        v
+                    }
+                    None => GateView::missing(&g.gate, kind, &g.detail),
+                }
+            })
+            .collect();
+        Report {
+            digest: Some(digest.to_hex()),
+            decision: Some(decision.clone()),
+            gates,
+        }
+    }
 }

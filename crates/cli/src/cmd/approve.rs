@@ -3,11 +3,9 @@
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
-use anyhow::{bail, Result};
-use portcullis_evidence::predicate::{
-    format_time, parse_time, ApprovalPredicate, WaiverPredicate, APPROVAL_V1, WAIVER_V1,
-};
-use portcullis_evidence::EvidenceStore;
+use anyhow::Result;
+use portcullis_engine::store::DirStore;
+use portcullis_engine::{parse_expiry, ApprovalRequest, SystemClock, WaiverRequest};
 
 use crate::common::{self, Exit, ModelArgs};
 
@@ -64,20 +62,6 @@ pub struct WaiveArgs {
     pub model: ModelArgs,
 }
 
-/// Parses `2026-12-31`, an RFC 3339 time, or a duration from now.
-pub fn parse_expiry(text: &str) -> Result<SystemTime> {
-    let t = text.trim();
-    if let Ok(d) = humantime::parse_duration(t) {
-        return Ok(SystemTime::now() + d);
-    }
-    if t.len() == 10 && t.as_bytes().get(4) == Some(&b'-') {
-        return parse_time(&format!("{t}T00:00:00Z")).map_err(|e| anyhow::anyhow!("--expires: {e}"));
-    }
-    parse_time(t).map_err(|e| {
-        anyhow::anyhow!("--expires: {e}; write a date (2026-12-31), an RFC 3339 time or a duration (7d)")
-    })
-}
-
 fn signer_name(explicit: Option<&str>, key: Option<&PathBuf>) -> String {
     explicit
         .map(str::to_string)
@@ -93,29 +77,28 @@ fn signer_name(explicit: Option<&str>, key: Option<&PathBuf>) -> String {
 pub fn approve(args: ApproveArgs) -> Result<Exit> {
     let key = common::signing_key(args.key.as_deref(), "approve")?;
     let (digest, name) = args.model.resolve(None)?;
-    let now = SystemTime::now();
-    let expires = args.expires.as_deref().map(parse_expiry).transpose()?;
-    if let Some(e) = expires {
-        if e <= now {
-            bail!("--expires is in the past; an approval that has already expired would never count");
-        }
-    }
+    let expires = args
+        .expires
+        .as_deref()
+        .map(|t| parse_expiry(t, SystemTime::now()))
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("--expires: {e}"))?;
     let approver = signer_name(args.name.as_deref(), args.key.as_ref());
-    let predicate = ApprovalPredicate {
-        stage: args.stage.clone(),
-        approver: approver.clone(),
-        comment: args.comment.clone(),
-        signed_on: format_time(now),
-        expires: expires.map(format_time),
+    let request = ApprovalRequest {
+        digest: &digest,
+        model_name: &name,
+        stage: &args.stage,
+        approver: &approver,
+        comment: args.comment.as_deref(),
+        expires,
     };
-    let store = EvidenceStore::new(&args.evidence);
-    let path = common::sign_and_append(&store, &digest, &name, APPROVAL_V1, &predicate, &key)?;
+    let done = portcullis_engine::approve(&request, &DirStore::new(&args.evidence), &key, &SystemClock)?;
     eprintln!(
         "approved sha256:{} for stage '{}' as {approver} (keyid {}…)\nevidence: {}",
         digest.to_hex(),
         args.stage,
-        &key.public().keyid()[..12],
-        path.display()
+        done.keyid.get(..12).unwrap_or(&done.keyid),
+        done.bundle
     );
     Ok(Exit::Ok)
 }
@@ -123,36 +106,27 @@ pub fn approve(args: ApproveArgs) -> Result<Exit> {
 /// Runs `waive`.
 pub fn waive(args: WaiveArgs) -> Result<Exit> {
     let key = common::signing_key(args.key.as_deref(), "waive")?;
-    if args.reason.trim().is_empty() {
-        bail!(
-            "--reason must say why shipping without '{}' is acceptable",
-            args.gate
-        );
-    }
     let (digest, name) = args.model.resolve(None)?;
     let now = SystemTime::now();
-    let expires = parse_expiry(&args.expires)?;
-    if expires <= now {
-        bail!("--expires is in the past");
-    }
+    let expires = parse_expiry(&args.expires, now).map_err(|e| anyhow::anyhow!("--expires: {e}"))?;
     let approver = signer_name(args.name.as_deref(), args.key.as_ref());
-    let predicate = WaiverPredicate {
-        stage: args.stage.clone(),
-        gate: args.gate.clone(),
-        reason: args.reason.clone(),
-        approver: approver.clone(),
-        signed_on: format_time(now),
-        expires: format_time(expires),
+    let request = WaiverRequest {
+        digest: &digest,
+        model_name: &name,
+        stage: &args.stage,
+        gate: &args.gate,
+        reason: &args.reason,
+        approver: &approver,
+        expires,
     };
-    let store = EvidenceStore::new(&args.evidence);
-    let path = common::sign_and_append(&store, &digest, &name, WAIVER_V1, &predicate, &key)?;
+    let done = portcullis_engine::waive(&request, &DirStore::new(&args.evidence), &key, &SystemClock)?;
     let days = expires.duration_since(now).unwrap_or(Duration::ZERO).as_secs() / 86_400;
     eprintln!(
         "waived gate '{}' for stage '{}' on sha256:{} as {approver}, for {days} days (honoured only if the policy allows it)\nevidence: {}",
         args.gate,
         args.stage,
         digest.to_hex(),
-        path.display()
+        done.bundle
     );
     Ok(Exit::Ok)
 }

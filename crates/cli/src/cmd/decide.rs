@@ -6,13 +6,15 @@
 //! and the decision can be written as a SLSA Verification Summary.
 
 use std::path::PathBuf;
-use std::time::SystemTime;
 
 use anyhow::{bail, Context as _, Result};
-use portcullis_evidence::predicate::{digest_set, format_time, VSA_V1};
-use portcullis_evidence::{Envelope, EvidenceStore, Sha256Digest, Statement, Subject};
+use portcullis_engine::store::DirStore;
+use portcullis_engine::{SystemClock, VerifyRequest};
+use portcullis_evidence::Sha256Digest;
+use portcullis_report::Report;
 
 use crate::common::{self, Exit, ModelArgs, OutputArgs};
+use crate::progress::Terminal;
 
 /// Arguments of `decide`.
 #[derive(Debug, clap::Args)]
@@ -63,90 +65,50 @@ pub struct VerifyArgs {
 
 /// Runs `decide`.
 pub fn decide(args: Args) -> Result<Exit> {
-    let policy = common::load_policy(&args.policy)?;
+    let policy = portcullis_engine::load_policy(&args.policy)?;
+    portcullis_engine::stage_gates(&policy, &args.stage, &[])?;
     let fallback = policy.model.as_ref().map(|m| m.path.clone());
     let (digest, _) = args.model.resolve(fallback.as_deref())?;
-    let store = EvidenceStore::new(&args.evidence);
-    let (decision, report) = common::decide_from_store(&policy, &args.stage, &store, &digest)?;
-    if decision.reasons.iter().any(|r| r.code == "unknown-stage") {
-        bail!(
-            "{}",
-            decision
-                .reasons
-                .first()
-                .map(|r| r.message.clone())
-                .unwrap_or_default()
-        );
-    }
+    let store = DirStore::new(&args.evidence);
+    let decided = portcullis_engine::decide(&policy, &args.stage, &store, &digest, &SystemClock)?;
+    let report = Report::of_decision(&policy, &decided.decision, &digest);
     args.out.emit(&report, Some(&args.policy.display().to_string()))?;
-    Ok(common::exit_of(&decision))
+    Ok(common::exit_of(&decided.decision))
 }
 
 /// Runs `verify`.
 pub fn verify(args: VerifyArgs) -> Result<Exit> {
-    if let Some(pin) = &args.policy_sha256 {
-        let want = Sha256Digest::from_hex(pin).map_err(|e| anyhow::anyhow!("--policy-sha256: {e}"))?;
-        let bytes =
-            std::fs::read(&args.policy).with_context(|| format!("cannot read {}", args.policy.display()))?;
-        let got = portcullis_evidence::sha256_bytes(&bytes);
-        if got != want {
-            bail!(
-                "{} has sha256 {}, not the pinned {}; refusing to verify against an unexpected policy",
-                args.policy.display(),
-                got.to_hex(),
-                want.to_hex()
-            );
-        }
-    }
+    let pin = args
+        .policy_sha256
+        .as_deref()
+        .map(Sha256Digest::from_hex)
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("--policy-sha256: {e}"))?;
+    let policy = portcullis_engine::load_policy_pinned(&args.policy, pin.as_ref())?;
     if !args.evidence.is_dir() {
         bail!(
             "evidence directory {} does not exist; fetch the model's evidence bundle before verifying",
             args.evidence.display()
         );
     }
-    let policy = common::load_policy(&args.policy)?;
-    let model = ModelArgs {
-        model: Some(args.model.clone()),
-        digest: None,
+    let key = match &args.key {
+        Some(k) => Some(common::signing_key(Some(k), "verify --attest")?),
+        None => None,
     };
-    let (digest, name) = model.resolve(None)?;
-    let store = EvidenceStore::new(&args.evidence);
-    let (decision, report) = common::decide_from_store(&policy, &args.stage, &store, &digest)?;
-    if decision.reasons.iter().any(|r| r.code == "unknown-stage") {
-        bail!(
-            "{}",
-            decision
-                .reasons
-                .first()
-                .map(|r| r.message.clone())
-                .unwrap_or_default()
-        );
-    }
-    if let Some(path) = &args.attest {
-        let bundle_path = store.bundle_path(&digest);
-        let bundle_digest = std::fs::read(&bundle_path)
-            .map(|b| portcullis_evidence::sha256_bytes(&b))
-            .ok();
-        let predicate = serde_json::json!({
-            "verifier": {"id": "https://portcullis.dev/verifier", "version": {"portcullis": env!("CARGO_PKG_VERSION")}},
-            "timeVerified": format_time(SystemTime::now()),
-            "resourceUri": format!("file:{name}"),
-            "policy": {"uri": args.policy.display().to_string(), "digest": digest_set(&policy.digest)},
-            "inputAttestations": bundle_digest.map(|d| vec![serde_json::json!({"uri": bundle_path.display().to_string(), "digest": digest_set(&d)})]).unwrap_or_default(),
-            "verificationResult": if decision.allowed { "PASSED" } else { "FAILED" },
-            "verifiedLevels": [format!("PORTCULLIS_STAGE_{}", args.stage.to_uppercase())],
-        });
-        let statement = Statement::new(Subject::sha256(&name, &digest), VSA_V1, predicate);
-        let text = match &args.key {
-            Some(k) => {
-                let key = common::signing_key(Some(k), "verify --attest")?;
-                let env = Envelope::sign(&statement, &key).map_err(|e| anyhow::anyhow!("{e}"))?;
-                serde_json::to_string_pretty(&env)?
-            }
-            None => serde_json::to_string_pretty(&statement)?,
-        };
+    let store = DirStore::new(&args.evidence);
+    let request = VerifyRequest {
+        policy: &policy,
+        stage: &args.stage,
+        model: &args.model,
+        summarise: args.attest.is_some(),
+        summary_key: key.as_ref(),
+    };
+    let done = portcullis_engine::verify(&request, &store, &SystemClock, &Terminal::new())?;
+    if let (Some(path), Some(summary)) = (&args.attest, &done.summary) {
+        let text = summary.to_json()?;
         std::fs::write(path, text + "\n").with_context(|| format!("cannot write {}", path.display()))?;
     }
+    let report = Report::of_decision(&policy, &done.decided.decision, &done.decided.digest);
     args.out.emit(&report, Some(&args.policy.display().to_string()))?;
-    Ok(common::exit_of(&decision))
+    Ok(common::exit_of(&done.decided.decision))
 }

@@ -6,7 +6,8 @@ use anyhow::Result;
 use clap::ValueEnum;
 use portcullis_evidence::{DigestOptions, Serialization, DEFAULT_SHARD_SIZE};
 
-use crate::common::{self, Exit};
+use crate::common::Exit;
+use crate::progress::Terminal;
 
 /// Manifest serialisation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -63,7 +64,7 @@ pub fn run(args: Args) -> Result<Exit> {
         ignore: args.ignore.clone(),
         allow_symlinks: args.allow_symlinks,
     };
-    let manifest = common::digest_with_progress(&args.path, &options)?;
+    let manifest = portcullis_engine::digest_artifact(&args.path, &options, &Terminal::new())?;
     match args.format {
         DigestFormat::Hex => println!("{}", manifest.digest.to_hex()),
         DigestFormat::Json => print!("{}", portcullis_report::json::to_pretty(&manifest)),

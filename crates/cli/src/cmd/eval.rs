@@ -5,13 +5,14 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{bail, Context as _, Result};
+use portcullis_engine::{GateRequest, SystemClock};
 use portcullis_evidence::{GateSpec, Threshold, Verdict};
 use portcullis_gates::serve::{Endpoint, Serve};
-use portcullis_gates::{run_gate, DataSource, GateContext, ModelRef};
+use portcullis_gates::{DataSource, ModelRef};
 use portcullis_report::{GateView, Report};
 
 use crate::common::{self, Exit, OutputArgs};
-use crate::progress::Bars;
+use crate::progress::Terminal;
 
 /// Arguments of `eval`.
 #[derive(Debug, clap::Args)]
@@ -174,59 +175,6 @@ fn serve_of(args: &Args) -> Result<Option<Serve>> {
     Ok(Some(serve))
 }
 
-/// A policy's `serve:` declaration as the gates take it; `${VAR}` in a
-/// header value is replaced by the environment variable (so tokens stay
-/// out of the policy file).
-///
-/// # Errors
-/// An unknown protocol, a bad URL or an unset variable.
-pub fn serve_from_policy(d: &portcullis_policy::ServeDecl, what: &str) -> Result<Serve> {
-    let endpoint = match (&d.url, &d.protocol) {
-        (Some(url), Some(protocol)) => {
-            let mut e = portcullis_gates::serve::endpoint_of(protocol, url, d.model_name.as_deref())
-                .map_err(|m| anyhow::anyhow!("{what}.serve: {m}"))?;
-            if let Endpoint::KserveV2 { input, output, .. } = &mut e {
-                input.clone_from(&d.input);
-                output.clone_from(&d.output);
-            }
-            e
-        }
-        _ => Endpoint::Command {
-            argv: d.command.clone(),
-        },
-    };
-    let mut serve = Serve::new(endpoint);
-    serve.timeout = d.timeout;
-    serve.retries = d.retries;
-    serve.batch_size = d.batch_size.and_then(|b| usize::try_from(b).ok());
-    serve.n_features = d.n_features.and_then(|b| usize::try_from(b).ok());
-    serve.classes.clone_from(&d.classes);
-    for (k, v) in &d.headers {
-        serve.headers.push((
-            k.clone(),
-            expand_env(v).map_err(|m| anyhow::anyhow!("{what}.serve.headers.{k}: {m}"))?,
-        ));
-    }
-    Ok(serve)
-}
-
-/// Replaces each `${NAME}` with the environment variable's value.
-fn expand_env(text: &str) -> std::result::Result<String, String> {
-    let mut out = String::new();
-    let mut rest = text;
-    while let Some(i) = rest.find("${") {
-        out.push_str(rest.get(..i).unwrap_or(""));
-        let after = rest.get(i + 2..).unwrap_or("");
-        let end = after.find('}').ok_or("an unclosed ${")?;
-        let name = after.get(..end).unwrap_or("");
-        let value = std::env::var(name).map_err(|_| format!("the environment variable {name} is not set"))?;
-        out.push_str(&value);
-        rest = after.get(end + 1..).unwrap_or("");
-    }
-    out.push_str(rest);
-    Ok(out)
-}
-
 /// Runs `eval`.
 pub fn run(args: Args) -> Result<Exit> {
     if portcullis_gates::kind(&args.kind).is_none() {
@@ -234,10 +182,12 @@ pub fn run(args: Args) -> Result<Exit> {
         bail!("unknown gate kind '{}' (known: {})", args.kind, known.join(", "));
     }
     let spec = build_spec(&args)?;
-    portcullis_gates::build(&spec).map_err(|e| anyhow::anyhow!("{e}"))?;
+    portcullis_gates::build(&spec)?;
     let model_path = args.model.as_ref().map(PathBuf::from);
     let digest = match &model_path {
-        Some(p) if p.exists() => Some(common::digest_with_progress(p, &Default::default())?.digest),
+        Some(p) if p.exists() => {
+            Some(portcullis_engine::digest_artifact(p, &Default::default(), &Terminal::new())?.digest)
+        }
         Some(p) if !args.model.as_deref().unwrap_or("").contains("://") => {
             bail!("--model {}: no such file or directory", p.display())
         }
@@ -278,21 +228,17 @@ pub fn run(args: Args) -> Result<Exit> {
         None => None,
     };
     let cwd = std::env::current_dir().context("cannot read the working directory")?;
-    let bars = Bars::new();
-    let bar = bars.gate(&args.kind);
-    let ctx = GateContext {
+    let request = GateRequest {
         name: &args.kind,
+        spec: &spec,
         model: &model,
         reference: reference.as_ref(),
         data: &data,
         base_dir: &cwd,
         seed: args.seed,
-        progress: &bar,
         deadline,
     };
-    let outcome = run_gate(&spec, &ctx);
-    bar.0.finish_and_clear();
-    let predicate = common::predicate_of(&outcome, None, None, None);
+    let (outcome, predicate) = portcullis_engine::evaluate_gate(&request, &SystemClock, &Terminal::new())?;
     let mut view = GateView::from_predicate(&predicate, None);
     view.duration_ms = Some(outcome.duration_ms);
     let report = Report {

@@ -32,7 +32,7 @@ pub fn run(args: Args) -> Result<Exit> {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
     let key = SigningKey::generate();
-    let pem = key.to_pem().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let pem = key.to_pem()?;
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create(true).truncate(true);
     #[cfg(unix)]

@@ -1,16 +1,15 @@
 //! `portcullis run`: run a stage's gates, sign each result, decide.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use anyhow::{bail, Result};
-use portcullis_evidence::predicate::GATE_RESULT_V1;
-use portcullis_evidence::EvidenceStore;
-use portcullis_gates::{run_gate, DataSource, GateContext, ModelRef};
+use anyhow::Result;
+use portcullis_engine::store::DirStore;
+use portcullis_engine::{StageRequest, SystemClock};
+use portcullis_report::Report;
 
 use crate::common::{self, Exit, OutputArgs};
-use crate::progress::Bars;
+use crate::progress::Terminal;
 
 /// Arguments of `run`.
 #[derive(Debug, clap::Args)]
@@ -48,49 +47,10 @@ pub struct Args {
 
 /// Runs the command.
 pub fn run(args: Args) -> Result<Exit> {
-    let policy = common::load_policy(&args.policy)?;
-    let Some(stage) = policy.stage(&args.stage) else {
-        bail!(
-            "stage '{}' is not in {} (stages: {})",
-            args.stage,
-            args.policy.display(),
-            policy.stages.keys().cloned().collect::<Vec<_>>().join(", ")
-        );
-    };
-    let mut selected = stage.gates.clone();
-    if !args.gates.is_empty() {
-        for g in &args.gates {
-            if !stage.gates.contains(g) {
-                bail!(
-                    "gate '{g}' is not required by stage '{}' (its gates: {})",
-                    stage.name,
-                    stage.gates.join(", ")
-                );
-            }
-        }
-        selected.retain(|g| args.gates.contains(g));
-    }
+    let policy = portcullis_engine::load_policy(&args.policy)?;
+    // An unknown stage or gate is reported before asking for a key.
+    portcullis_engine::stage_gates(&policy, &args.stage, &args.gates)?;
     let key = common::signing_key(args.key.as_deref(), "run")?;
-    let public = key.public();
-    if !policy.runners.iter().any(|r| r.keys.contains(&public)) {
-        eprintln!(
-            "warning: the signing key (keyid {}) is not a trusted runner in {}; `verify` will not count these results",
-            &public.keyid()[..12],
-            args.policy.display()
-        );
-    }
-    let model_path = args
-        .model
-        .clone()
-        .or_else(|| policy.model.as_ref().map(|m| m.path.clone()))
-        .ok_or_else(|| {
-            anyhow::anyhow!(
-                "no model: set model.path in {} or pass --model",
-                args.policy.display()
-            )
-        })?;
-    let manifest = common::digest_with_progress(&model_path, &Default::default())?;
-    let digest = manifest.digest;
     let author = common::detect_author(args.author.as_deref());
     let deadline = match &args.deadline {
         Some(d) => Some(
@@ -100,114 +60,31 @@ pub fn run(args: Args) -> Result<Exit> {
         ),
         None => None,
     };
-    // Policy paths are already resolved against the policy's directory;
-    // make them absolute so gates resolving spec paths don't join them twice.
-    let abs = |p: &std::path::Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
-    let model = ModelRef {
-        path: Some(abs(&model_path)),
-        digest: Some(digest),
-        kind: policy.model.as_ref().and_then(|m| m.kind.clone()),
-        serve: policy
-            .model
-            .as_ref()
-            .and_then(|m| m.serve.as_ref())
-            .map(|s| super::eval::serve_from_policy(s, "model"))
-            .transpose()?,
+    let request = StageRequest {
+        policy: &policy,
+        stage: &args.stage,
+        only: &args.gates,
+        model: args.model.as_deref(),
+        author: author.as_deref(),
+        seed: args.seed,
+        deadline,
     };
-    let reference = match policy.reference.as_ref() {
-        Some(r) => Some(ModelRef {
-            path: Some(abs(&r.path)),
-            digest: None,
-            kind: r.kind.clone(),
-            serve: r
-                .serve
-                .as_ref()
-                .map(|s| super::eval::serve_from_policy(s, "reference"))
-                .transpose()?,
-        }),
-        None => None,
-    };
-    let data: BTreeMap<String, DataSource> = policy
-        .data
-        .iter()
-        .map(|(k, d)| {
-            (
-                k.clone(),
-                DataSource {
-                    path: abs(&d.path),
-                    label: d.label.clone(),
-                    sensitive: d.sensitive.clone(),
-                    slices: d.slices.clone(),
-                    weight: d.weight.clone(),
-                },
-            )
-        })
-        .collect();
-    let base_dir = match args.policy.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let bars = Bars::new();
-    // Gates are independent: run them side by side.
-    let outcomes = std::thread::scope(|s| {
-        let handles: Vec<_> = selected
-            .iter()
-            .map(|name| {
-                let bar = bars.gate(name);
-                let spec = policy.gates.get(name).map(|d| d.spec.clone());
-                let (model, reference, data, base_dir) = (&model, &reference, &data, &base_dir);
-                s.spawn(move || {
-                    let spec = spec?;
-                    let ctx = GateContext {
-                        name,
-                        model,
-                        reference: reference.as_ref(),
-                        data,
-                        base_dir,
-                        seed: args.seed,
-                        progress: &bar,
-                        deadline,
-                    };
-                    let out = run_gate(&spec, &ctx);
-                    bar.0.finish_and_clear();
-                    Some(out)
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .filter_map(|h| h.join().ok().flatten())
-            .collect::<Vec<_>>()
-    });
-    if outcomes.len() != selected.len() {
-        bail!("a gate thread stopped unexpectedly; no decision was made");
-    }
-    let store = EvidenceStore::new(&args.evidence);
-    for o in &outcomes {
-        let predicate = common::predicate_of(o, Some(&policy), Some(&stage.name), author.as_deref());
-        common::sign_and_append(
-            &store,
-            &digest,
-            &manifest.model_name,
-            GATE_RESULT_V1,
-            &predicate,
-            &key,
-        )?;
-        eprintln!(
-            "{:>12} {} in {:.1}s",
-            o.name,
-            o.verdict,
-            Duration::from_millis(o.duration_ms).as_secs_f64()
-        );
-    }
-    eprintln!("evidence: {}", store.bundle_path(&digest).display());
-    let (decision, mut report) = common::decide_from_store(&policy, &stage.name, &store, &digest)?;
+    let store = DirStore::new(&args.evidence);
+    let done = portcullis_engine::evaluate_stage(
+        &request,
+        &store,
+        &key,
+        &SystemClock,
+        &Terminal::with_gate_lines(),
+    )?;
+    eprintln!("evidence: {}", done.bundle);
+    let mut report = Report::of_decision(&policy, &done.decided.decision, &done.manifest.digest);
     // Show this run's timings.
     for g in &mut report.gates {
-        if let Some(o) = outcomes.iter().find(|o| o.name == g.name) {
+        if let Some(o) = done.outcomes.iter().find(|o| o.name == g.name) {
             g.duration_ms = Some(o.duration_ms);
         }
     }
     args.out.emit(&report, Some(&args.policy.display().to_string()))?;
-    Ok(common::exit_of(&decision))
+    Ok(common::exit_of(&done.decided.decision))
 }

@@ -4,6 +4,7 @@
 mod audit_ci;
 mod flow;
 mod inputs;
+mod json_formats;
 mod llm;
 mod ml_gates;
 mod sarif_schema;

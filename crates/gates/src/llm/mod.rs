@@ -24,7 +24,7 @@ use portcullis_runtime::chat::{
     ReplyPath, RestTarget, RunOptions, Secret,
 };
 
-use crate::gate::{GateContext, GateError, InputRecord};
+use crate::gate::{GateContext, GateError, Input};
 use crate::params::parse_duration;
 use params::{LlmParams, Number, Text};
 
@@ -284,8 +284,8 @@ impl Common {
         }
     }
 
-    pub(crate) fn endpoint_input(role: &str, target: &dyn ChatTarget) -> InputRecord {
-        InputRecord {
+    pub(crate) fn endpoint_input(role: &str, target: &dyn ChatTarget) -> Input {
+        Input {
             role: role.into(),
             uri: target.url().to_string(),
             sha256: None,

@@ -12,7 +12,7 @@ use base64::Engine as _;
 use portcullis_runtime::chat::{ChatMessage, ChatRequest, Role};
 use serde::Deserialize;
 
-use crate::gate::{GateError, InputRecord};
+use crate::gate::{GateError, Input};
 use crate::params::sha256;
 
 /// The largest probe file read.
@@ -87,7 +87,7 @@ pub struct ProbeSet {
     /// Probes by suite, each list in file order.
     pub by_suite: BTreeMap<String, Vec<Probe>>,
     /// The files read, with digests.
-    pub inputs: Vec<InputRecord>,
+    pub inputs: Vec<Input>,
 }
 
 impl ProbeSet {
@@ -178,7 +178,7 @@ fn parse_into(
         }
         set.by_suite.entry(probe.suite.clone()).or_default().push(probe);
     }
-    set.inputs.push(InputRecord {
+    set.inputs.push(Input {
         role: "probes".into(),
         uri: name.to_string(),
         sha256: Some(sha256(text.as_bytes())),

@@ -17,7 +17,7 @@ use std::path::Path;
 use portcullis_runtime::dataset::ColumnValues;
 use portcullis_runtime::{encode_labels, Classifier, DataError, Roles, Table};
 
-use crate::gate::{DataSource, GateContext, GateError, InputRecord};
+use crate::gate::{DataSource, GateContext, GateError, Input};
 use crate::ml::data::LabelledData;
 use crate::params::sha256;
 
@@ -33,7 +33,7 @@ pub struct Loaded {
     /// The evaluation data's column roles (reused for extra files).
     pub roles: Roles,
     /// Files read, with digests.
-    pub inputs: Vec<InputRecord>,
+    pub inputs: Vec<Input>,
 }
 
 /// Loads the model and the dataset `key`, with the label column
@@ -111,7 +111,7 @@ pub fn parse_table(bytes: &[u8], path: &Path) -> Result<Table, DataError> {
     }
 }
 
-fn read_bounded(path: &Path, limit: u64, role: &str) -> Result<(Vec<u8>, InputRecord), GateError> {
+fn read_bounded(path: &Path, limit: u64, role: &str) -> Result<(Vec<u8>, Input), GateError> {
     let shown = path.display().to_string();
     let meta = std::fs::metadata(path).map_err(|e| GateError::Input(format!("{role} {shown}: {e}")))?;
     if meta.len() > limit {
@@ -121,7 +121,7 @@ fn read_bounded(path: &Path, limit: u64, role: &str) -> Result<(Vec<u8>, InputRe
         )));
     }
     let bytes = std::fs::read(path).map_err(|e| GateError::Input(format!("{role} {shown}: {e}")))?;
-    let record = InputRecord {
+    let record = Input {
         role: role.to_string(),
         uri: shown,
         sha256: Some(sha256(&bytes)),
@@ -142,7 +142,7 @@ pub fn load_file(
     path: &Path,
     keep_aside: &[&str],
     role: &str,
-) -> Result<(LabelledData, InputRecord), GateError> {
+) -> Result<(LabelledData, Input), GateError> {
     let path = ctx.resolve(path);
     let (bytes, record) = read_bounded(&path, MAX_DATA_BYTES, role)?;
     let table = parse_table(&bytes, &path).map_err(|e| GateError::Input(format!("{role}: {e}")))?;

@@ -16,7 +16,7 @@ use portcullis_runtime::{
     SubprocessConfig,
 };
 
-use crate::gate::{GateContext, GateError, InputRecord, ModelRef};
+use crate::gate::{GateContext, GateError, Input, ModelRef};
 use crate::params::sha256;
 use crate::serve::{Endpoint, Serve, DEFAULT_V2_INPUT};
 
@@ -25,14 +25,14 @@ pub struct LoadedModel {
     /// The classifier.
     pub classifier: Box<dyn Classifier>,
     /// The model file (path and digest), role `model` or `reference`.
-    pub record: InputRecord,
+    pub record: Input,
     /// The endpoint predictions came from, role `{role}-endpoint`.
-    pub endpoint: Option<InputRecord>,
+    pub endpoint: Option<Input>,
 }
 
 impl LoadedModel {
     /// The input records, file first.
-    pub fn records(&self) -> Vec<InputRecord> {
+    pub fn records(&self) -> Vec<Input> {
         std::iter::once(self.record.clone())
             .chain(self.endpoint.clone())
             .collect()
@@ -71,7 +71,7 @@ pub fn load_model(role: &str, m: &ModelRef, ctx: &GateContext<'_>) -> Result<Loa
     } else {
         (
             None,
-            InputRecord {
+            Input {
                 role: role.to_string(),
                 uri: path.display().to_string(),
                 sha256: None,
@@ -80,7 +80,7 @@ pub fn load_model(role: &str, m: &ModelRef, ctx: &GateContext<'_>) -> Result<Loa
         )
     };
     let (uri, model_name) = serve.describe();
-    let endpoint_record = InputRecord {
+    let endpoint_record = Input {
         role: format!("{role}-endpoint"),
         uri: uri.clone(),
         sha256: None,
@@ -196,9 +196,9 @@ fn onnx_from_bytes(role: &str, path: &Path, bytes: &[u8]) -> Result<Box<dyn Clas
     }
 }
 
-fn read_model_file(role: &str, path: &Path) -> Result<(Vec<u8>, InputRecord), GateError> {
+fn read_model_file(role: &str, path: &Path) -> Result<(Vec<u8>, Input), GateError> {
     let bytes = read_bounded(path, portcullis_runtime::onnx::MAX_MODEL_BYTES)?;
-    let record = InputRecord {
+    let record = Input {
         role: role.to_string(),
         uri: path.display().to_string(),
         sha256: Some(sha256(&bytes)),

@@ -8,7 +8,7 @@ use portcullis_policy::{decide, GateState};
 use crate::support::{ago, approval, fixture, passing, result, waiver};
 
 fn codes(d: &portcullis_policy::Decision) -> Vec<&'static str> {
-    d.reasons.iter().map(|r| r.code).collect()
+    d.reasons.iter().map(|r| r.code.as_str()).collect()
 }
 
 fn in_days(days: i64) -> String {

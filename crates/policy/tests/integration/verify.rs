@@ -36,7 +36,8 @@ fn accepts_the_right_keys_and_rejects_everything_else_with_a_reason() {
         tampered.signatures[0].sig = b64.encode(raw);
     }
     let bundle = Bundle {
-        path: "b".into(),
+        location: "b".into(),
+        sha256: None,
         envelopes: vec![
             (1, env(f.key("ci"), &d, GATE_RESULT_V1, gr.clone())),
             (2, env(f.key("alice2"), &d, APPROVAL_V1, ap.clone())),
