@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 use portcullis_runtime::{encode_labels, Classifier, Matrix, Prepared, Roles, Table};
 
-use crate::gate::{DataSource, GateContext, GateError, Input};
+use crate::gate::{GateContext, GateError, Input};
 use crate::params::{sha256, LabelText, NameList};
 
 /// The dataset used when a spec names none.
@@ -34,8 +34,9 @@ pub struct DataKeys {
     pub features: Option<NameList>,
 }
 
-use crate::serve::read_bounded;
-pub use crate::serve::{load_model, LoadedModel};
+use crate::ml::load;
+use crate::ml::model::read_bounded;
+pub use crate::ml::model::{load_model, LoadedModel};
 
 /// A dataset resolved from the context and the spec overrides.
 pub struct LoadedData {
@@ -56,32 +57,12 @@ pub struct LoadedData {
 /// malformed (the loader's message names file and line).
 pub fn load_data(ctx: &GateContext<'_>, keys: &DataKeys) -> Result<LoadedData, GateError> {
     let name = keys.data.clone().unwrap_or_else(|| DEFAULT_DATA.to_string());
-    let source: &DataSource = ctx.data.get(&name).ok_or_else(|| {
-        let known: Vec<&str> = ctx.data.keys().map(String::as_str).collect();
-        GateError::Input(format!(
-            "no dataset named '{name}' is declared (declared: {}); add it under `data:` or pass --data",
-            if known.is_empty() {
-                "none".to_string()
-            } else {
-                known.join(", ")
-            }
-        ))
-    })?;
+    let source = load::dataset(ctx, &name)?;
     let path = ctx.resolve(&source.path);
     let bytes = read_bounded(&path, portcullis_runtime::dataset::MAX_TABLE_BYTES)?;
     let digest = sha256(&bytes);
-    let ext = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .map(str::to_ascii_lowercase)
-        .unwrap_or_default();
     let shown = path.display().to_string();
-    let table = match ext.as_str() {
-        "csv" => Table::from_csv_reader(bytes.as_slice(), &shown, b','),
-        "tsv" => Table::from_csv_reader(bytes.as_slice(), &shown, b'\t'),
-        _ => Table::load(&path),
-    }
-    .map_err(|e| GateError::Input(e.to_string()))?;
+    let table = load::parse_table(&bytes, &path).map_err(|e| GateError::Input(e.to_string()))?;
     let roles = Roles {
         label: keys.label.clone().or_else(|| source.label.clone()),
         sensitive: keys

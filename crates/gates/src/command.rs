@@ -24,7 +24,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::gate::{Evaluation, Gate, GateContext, GateError, Input};
-use crate::params::{parse_duration, parse_params};
+use crate::params::parse_duration;
 
 /// The largest report file read, in bytes.
 pub const MAX_REPORT_BYTES: u64 = 64 * 1024 * 1024;
@@ -32,9 +32,10 @@ pub const MAX_REPORT_BYTES: u64 = 64 * 1024 * 1024;
 pub const OUTPUT_TAIL_BYTES: usize = 8 * 1024;
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
+/// The `command` gate's spec keys; unknown keys are errors.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct CommandParams {
+pub struct CommandParams {
     argv: Vec<String>,
     #[serde(default)]
     env: BTreeMap<String, String>,
@@ -75,12 +76,11 @@ impl CommandGate {
     /// Builds the gate from its spec parameters.
     ///
     /// # Errors
-    /// [`GateError::Spec`] for unknown keys, an empty `argv`, a bad timeout,
+    /// [`GateError::Spec`] for an empty `argv`, a bad timeout,
     /// or `metrics` without a `report`.
-    pub fn from_params(params: &serde_json::Map<String, serde_json::Value>) -> Result<Self, GateError> {
-        let params: CommandParams = parse_params("command", params)?;
+    pub fn new(params: CommandParams) -> Result<Self, GateError> {
         let spec_err = |message: String| GateError::Spec {
-            kind: "command".into(),
+            kind: CommandGate::KIND.into(),
             message,
         };
         if params.argv.first().is_none_or(|p| p.is_empty()) {
@@ -120,7 +120,7 @@ impl CommandGate {
 
 impl Gate for CommandGate {
     fn kind(&self) -> &'static str {
-        "command"
+        Self::KIND
     }
 
     fn evaluate(&self, ctx: &GateContext<'_>) -> Result<Evaluation, GateError> {

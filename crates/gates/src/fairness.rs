@@ -33,16 +33,17 @@ use serde_json::json;
 
 use crate::classic::{self, DataKeys};
 use crate::gate::{Evaluation, Gate, GateContext, GateError};
-use crate::params::{parse_params, LabelText, Lenient, NameList};
+use crate::params::{LabelText, Lenient, NameList};
 
 /// Groups smaller than this are reported, not judged.
 pub const DEFAULT_MIN_GROUP_SIZE: usize = 30;
 /// The four-fifths rule's bound on the selection-rate ratio.
 pub const FOUR_FIFTHS: f64 = 0.8;
 
+/// The `fairness` gate's spec keys; unknown keys are errors.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct FairnessParams {
+pub struct FairnessParams {
     #[serde(default)]
     data: Option<String>,
     #[serde(default)]
@@ -130,13 +131,12 @@ impl FairnessGate {
     /// Builds the gate from its spec parameters.
     ///
     /// # Errors
-    /// [`GateError::Spec`] for unknown keys or a malformed `intersectional`.
-    pub fn from_params(params: &serde_json::Map<String, serde_json::Value>) -> Result<Self, GateError> {
-        let p: FairnessParams = parse_params("fairness", params)?;
+    /// [`GateError::Spec`] for a malformed `intersectional`.
+    pub fn new(p: FairnessParams) -> Result<Self, GateError> {
         let _ = p.description;
         let intersections =
             parse_intersections(p.intersectional.as_ref()).map_err(|message| GateError::Spec {
-                kind: "fairness".into(),
+                kind: FairnessGate::KIND.into(),
                 message: format!("intersectional: {message}"),
             })?;
         Ok(FairnessGate {
@@ -219,7 +219,7 @@ fn spread(values: &[f64]) -> (Option<f64>, Option<f64>) {
 
 impl Gate for FairnessGate {
     fn kind(&self) -> &'static str {
-        "fairness"
+        Self::KIND
     }
 
     /// The four-fifths rule on every attribute.
@@ -242,7 +242,7 @@ impl Gate for FairnessGate {
         }
         let scored = classic::score(model.classifier.as_ref(), &data, "model")?;
         let classes = model.classifier.classes();
-        let pos = classic::positive_class("fairness", classes, self.pos_label.as_ref())?;
+        let pos = classic::positive_class(Self::KIND, classes, self.pos_label.as_ref())?;
         let weights = scored.prepared.weights.as_deref();
         let sensitive = &data.roles.sensitive;
         let mut attributes: Vec<(String, Vec<String>)> = sensitive

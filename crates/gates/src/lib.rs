@@ -15,6 +15,7 @@ pub mod fairness;
 pub mod gate;
 pub mod llm;
 pub mod metrics;
+pub mod ml;
 pub mod params;
 pub mod performance;
 pub mod provenance;

@@ -9,8 +9,10 @@ use sha2::{Digest, Sha256};
 
 use crate::gate::GateError;
 
-/// Deserialises a kind's parameters (unknown keys are errors when the target
-/// type denies them).
+/// Deserialises a kind's parameters into its typed params struct. Every
+/// gate kind's parameters go through here: unknown keys are errors when the
+/// struct denies them (all do), and a value that does not fit its key is
+/// reported with the key's name ("`samples`: …").
 ///
 /// # Errors
 /// [`GateError::Spec`] naming the kind and serde's reason.
@@ -18,10 +20,68 @@ pub fn parse_params<T: DeserializeOwned>(
     kind: &str,
     params: &serde_json::Map<String, serde_json::Value>,
 ) -> Result<T, GateError> {
-    serde_json::from_value(serde_json::Value::Object(params.clone())).map_err(|e| GateError::Spec {
+    T::deserialize(Keyed(params)).map_err(|e| GateError::Spec {
         kind: kind.to_string(),
         message: e.to_string(),
     })
+}
+
+/// A spec's parameter map as a serde deserialiser that names the key
+/// whose value failed to deserialise.
+struct Keyed<'a>(&'a serde_json::Map<String, serde_json::Value>);
+
+impl<'de> serde::Deserializer<'de> for Keyed<'_> {
+    type Error = serde_json::Error;
+
+    fn deserialize_any<V: serde::de::Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        visitor.visit_map(KeyedEntries {
+            entries: self.0.iter(),
+            pending: None,
+        })
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+        bytes byte_buf option unit unit_struct newtype_struct seq tuple
+        tuple_struct map struct enum identifier ignored_any
+    }
+}
+
+struct KeyedEntries<'a> {
+    entries: serde_json::map::Iter<'a>,
+    pending: Option<(&'a String, &'a serde_json::Value)>,
+}
+
+impl<'de> serde::de::MapAccess<'de> for KeyedEntries<'_> {
+    type Error = serde_json::Error;
+
+    fn next_key_seed<K: serde::de::DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, Self::Error> {
+        let Some((key, value)) = self.entries.next() else {
+            return Ok(None);
+        };
+        self.pending = Some((key, value));
+        seed.deserialize(serde::de::value::StrDeserializer::<serde_json::Error>::new(key))
+            .map(Some)
+    }
+
+    fn next_value_seed<V: serde::de::DeserializeSeed<'de>>(
+        &mut self,
+        seed: V,
+    ) -> Result<V::Value, Self::Error> {
+        let (key, value) = self
+            .pending
+            .take()
+            .ok_or_else(|| <serde_json::Error as serde::de::Error>::custom("a value without a key"))?;
+        seed.deserialize(value.clone())
+            .map_err(|e| <serde_json::Error as serde::de::Error>::custom(format_args!("`{key}`: {e}")))
+    }
+
+    fn size_hint(&self) -> Option<usize> {
+        Some(self.entries.len())
+    }
 }
 
 /// Parses `30s`, `10m`, `2h`, `7d`, `1h 30m`.
@@ -155,6 +215,30 @@ mod tests {
             assert_eq!(l.0, vec!["race", "sex"]);
         }
         assert!(serde_json::from_value::<NameList>(serde_json::json!(3)).is_err());
+    }
+
+    #[test]
+    fn a_bad_value_names_its_key_and_an_unknown_key_lists_the_known_ones() {
+        #[derive(Debug, serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        #[allow(dead_code, reason = "only deserialised")]
+        struct P {
+            #[serde(default)]
+            samples: Option<Lenient<usize>>,
+        }
+        let map = |v: serde_json::Value| v.as_object().cloned().unwrap();
+        let err = parse_params::<P>("k", &map(serde_json::json!({"samples": "many"}))).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid spec for gate kind 'k': `samples`: 'many' is not a valid value here"
+        );
+        let err = parse_params::<P>("k", &map(serde_json::json!({"bogus": 1}))).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid spec for gate kind 'k': unknown field `bogus`, expected `samples`"
+        );
+        let ok = parse_params::<P>("k", &map(serde_json::json!({"samples": 3}))).unwrap();
+        assert_eq!(ok.samples, Some(Lenient(3)));
     }
 
     #[test]

@@ -21,7 +21,7 @@ use serde_json::json;
 use crate::classic::{self, DataKeys};
 use crate::gate::{Evaluation, Gate, GateContext, GateError};
 use crate::metrics::{self, Confusion};
-use crate::params::{parse_params, LabelText, Lenient, NameList};
+use crate::params::{LabelText, Lenient, NameList};
 
 /// Slices smaller than this are reported, not judged.
 pub const DEFAULT_MIN_SLICE_SIZE: usize = 30;
@@ -30,9 +30,10 @@ pub const DEFAULT_CONFIDENCE: f64 = 0.95;
 /// Most bootstrap resamples allowed.
 pub const MAX_BOOTSTRAP: usize = 100_000;
 
+/// The `performance` gate's spec keys; unknown keys are errors.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct PerformanceParams {
+pub struct PerformanceParams {
     #[serde(default)]
     data: Option<String>,
     #[serde(default)]
@@ -69,13 +70,12 @@ impl PerformanceGate {
     /// Builds the gate from its spec parameters.
     ///
     /// # Errors
-    /// [`GateError::Spec`] for unknown keys or out-of-range values.
-    pub fn from_params(params: &serde_json::Map<String, serde_json::Value>) -> Result<Self, GateError> {
-        let p: PerformanceParams = parse_params("performance", params)?;
+    /// [`GateError::Spec`] for out-of-range values.
+    pub fn new(p: PerformanceParams) -> Result<Self, GateError> {
         let _ = p.description;
         let confidence = p.confidence.map_or(DEFAULT_CONFIDENCE, |c| c.0);
         let bootstrap = p.bootstrap.map_or(0, |b| b.0);
-        check_bootstrap("performance", bootstrap, confidence)?;
+        check_bootstrap(Self::KIND, bootstrap, confidence)?;
         Ok(PerformanceGate {
             keys: DataKeys {
                 data: p.data,
@@ -225,7 +225,7 @@ fn bootstrap_intervals(
 
 impl Gate for PerformanceGate {
     fn kind(&self) -> &'static str {
-        "performance"
+        Self::KIND
     }
 
     /// Better than chance on balanced accuracy.
@@ -244,7 +244,7 @@ impl Gate for PerformanceGate {
         let scored = classic::score(model.classifier.as_ref(), &data, "model")?;
         let classes = model.classifier.classes();
         let k = classes.len();
-        let pos = classic::positive_class("performance", classes, self.pos_label.as_ref())?;
+        let pos = classic::positive_class(Self::KIND, classes, self.pos_label.as_ref())?;
         let weights = scored.prepared.weights.as_deref();
         let (overall, confusion) = summary(&scored.proba, &scored.y_true, &scored.y_pred, weights, k, pos);
         let mut out = Metrics::new();
@@ -361,14 +361,18 @@ mod tests {
         }
     }
 
+    fn from_params(p: &serde_json::Map<String, serde_json::Value>) -> Result<PerformanceGate, GateError> {
+        crate::params::parse_params(PerformanceGate::KIND, p).and_then(PerformanceGate::new)
+    }
+
     #[test]
     fn unknown_keys_and_bad_confidence_are_spec_errors() {
         let p = serde_json::json!({"labl": "y"});
-        assert!(PerformanceGate::from_params(p.as_object().unwrap()).is_err());
+        assert!(from_params(p.as_object().unwrap()).is_err());
         let p = serde_json::json!({"bootstrap": "100", "confidence": 1.5});
-        assert!(PerformanceGate::from_params(p.as_object().unwrap()).is_err());
+        assert!(from_params(p.as_object().unwrap()).is_err());
         let p = serde_json::json!({"bootstrap": "100", "slices": "sex,race", "pos_label": 1});
-        let g = PerformanceGate::from_params(p.as_object().unwrap()).unwrap();
+        let g = from_params(p.as_object().unwrap()).unwrap();
         assert_eq!(g.bootstrap, 100);
         assert_eq!(g.keys.slices.unwrap().0, vec!["sex", "race"]);
     }

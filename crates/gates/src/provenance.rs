@@ -28,7 +28,6 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::gate::{Evaluation, Gate, GateContext, GateError, Input};
-use crate::params::parse_params;
 
 /// Predicate type of an OpenSSF model-signing v1.0 signature.
 pub const MODEL_SIGNING_V1: &str = "https://model_signing/signature/v1.0";
@@ -37,9 +36,10 @@ pub const DATA_MANIFEST_V1: &str = "https://portcullis.dev/data-manifest/v1";
 /// The largest signature, provenance or manifest file read.
 pub const MAX_ATTESTATION_BYTES: u64 = 16 * 1024 * 1024;
 
+/// The `provenance` gate's spec keys; unknown keys are errors.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ProvenanceParams {
+pub struct ProvenanceParams {
     #[serde(default)]
     signature: Option<PathBuf>,
     #[serde(default, deserialize_with = "crate::params::string_or_list")]
@@ -63,7 +63,7 @@ pub struct ProvenanceGate {
 
 fn spec_err(message: impl Into<String>) -> GateError {
     GateError::Spec {
-        kind: "provenance".into(),
+        kind: ProvenanceGate::KIND.into(),
         message: message.into(),
     }
 }
@@ -72,10 +72,9 @@ impl ProvenanceGate {
     /// Builds the gate from its spec parameters.
     ///
     /// # Errors
-    /// [`GateError::Spec`] for unknown keys, no check configured, a
+    /// [`GateError::Spec`] for no check configured, a
     /// signature or manifest without `keys`, or a malformed digest.
-    pub fn from_params(params: &serde_json::Map<String, serde_json::Value>) -> Result<Self, GateError> {
-        let p: ProvenanceParams = parse_params("provenance", params)?;
+    pub fn new(p: ProvenanceParams) -> Result<Self, GateError> {
         if p.signature.is_none() && p.data_manifest.is_none() && p.base_model.is_none() {
             return Err(spec_err(
                 "nothing to check: set `signature` (a model-signing bundle), `data_manifest`, or `base_model`",
@@ -392,7 +391,7 @@ impl ProvenanceGate {
 
 impl Gate for ProvenanceGate {
     fn kind(&self) -> &'static str {
-        "provenance"
+        Self::KIND
     }
 
     fn evaluate(&self, ctx: &GateContext<'_>) -> Result<Evaluation, GateError> {

@@ -31,16 +31,17 @@ use serde_json::json;
 
 use crate::classic::{self, DataKeys};
 use crate::gate::{Evaluation, Gate, GateContext, GateError};
-use crate::params::{parse_params, LabelText, NameList};
+use crate::params::{LabelText, NameList};
 use crate::performance::summary;
 use crate::stats::{binomial_sf, chi2_sf};
 
 /// Pseudo-count added to every ordered class pair in the null model.
 pub const PAIR_PRIOR: f64 = 0.5;
 
+/// The `reference` gate's spec keys; unknown keys are errors.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ReferenceParams {
+pub struct ReferenceParams {
     #[serde(default)]
     data: Option<String>,
     #[serde(default)]
@@ -66,9 +67,9 @@ impl ReferenceGate {
     /// Builds the gate from its spec parameters.
     ///
     /// # Errors
-    /// [`GateError::Spec`] for unknown keys.
-    pub fn from_params(params: &serde_json::Map<String, serde_json::Value>) -> Result<Self, GateError> {
-        let p: ReferenceParams = parse_params("reference", params)?;
+    /// None: every key is checked by deserialisation; the `Result` keeps
+    /// every kind's constructor alike for the registry.
+    pub fn new(p: ReferenceParams) -> Result<Self, GateError> {
         let _ = p.description;
         Ok(ReferenceGate {
             keys: DataKeys {
@@ -167,7 +168,7 @@ pub fn concentration(flips: &[Vec<u64>], confusion: &[Vec<f64>]) -> Concentratio
 
 impl Gate for ReferenceGate {
     fn kind(&self) -> &'static str {
-        "reference"
+        Self::KIND
     }
 
     /// No more than two points of accuracy lost, and flips not concentrated
@@ -216,7 +217,7 @@ impl Gate for ReferenceGate {
         let cand = classic::score(candidate.classifier.as_ref(), &data, "candidate")?;
         let refr = classic::score(reference.classifier.as_ref(), &data, "reference")?;
         let k = classes.len();
-        let pos = classic::positive_class("reference", &classes, self.pos_label.as_ref())?;
+        let pos = classic::positive_class(Self::KIND, &classes, self.pos_label.as_ref())?;
         let weights = cand.prepared.weights.as_deref();
         let (mc, _) = summary(&cand.proba, &cand.y_true, &cand.y_pred, weights, k, pos);
         let (mr, ref_conf) = summary(&refr.proba, &refr.y_true, &refr.y_pred, weights, k, pos);

@@ -5,18 +5,20 @@
 
 use portcullis_evidence::GateSpec;
 
-use crate::backdoor::BackdoorGate;
-use crate::command::CommandGate;
-use crate::fairness::FairnessGate;
+use crate::backdoor::{BackdoorGate, BackdoorParams};
+use crate::command::{CommandGate, CommandParams};
+use crate::fairness::{FairnessGate, FairnessParams};
 use crate::gate::{Gate, GateError};
 use crate::llm::backdoor::LlmBackdoorGate;
+use crate::llm::params::{LlmBackdoorParams, LlmParams};
 use crate::llm::redteam::LlmRedteamGate;
 use crate::llm::safety::LlmSafetyGate;
-use crate::performance::PerformanceGate;
-use crate::provenance::ProvenanceGate;
-use crate::reference::ReferenceGate;
-use crate::robustness::RobustnessGate;
-use crate::scan::ScanGate;
+use crate::params::parse_params;
+use crate::performance::{PerformanceGate, PerformanceParams};
+use crate::provenance::{ProvenanceGate, ProvenanceParams};
+use crate::reference::{ReferenceGate, ReferenceParams};
+use crate::robustness::{RobustnessGate, RobustnessParams};
+use crate::scan::{ScanGate, ScanParams};
 
 /// Builds a gate from its parameters.
 pub type BuildFn = fn(&serde_json::Map<String, serde_json::Value>) -> Result<Box<dyn Gate>, GateError>;
@@ -26,6 +28,8 @@ pub type BuildFn = fn(&serde_json::Map<String, serde_json::Value>) -> Result<Box
 pub struct GateKind {
     /// The kind id used in policies and `portcullis eval KIND`.
     pub id: &'static str,
+    /// The kind's documentation page, `docs/gates/<id>.md`.
+    pub docs: &'static str,
     /// One line: what a pass proves.
     pub summary: &'static str,
     /// Builds an instance from a spec's parameters.
@@ -38,107 +42,57 @@ impl std::fmt::Debug for GateKind {
     }
 }
 
-fn build_command(p: &serde_json::Map<String, serde_json::Value>) -> Result<Box<dyn Gate>, GateError> {
-    Ok(Box::new(CommandGate::from_params(p)?))
+/// Declares the gate kinds, one entry each: the id, the gate type, its
+/// params type (deserialised by [`parse_params`], so unknown keys are
+/// errors for every kind) and what a pass proves. Each entry also gives the
+/// gate type its `KIND` constant, so the id is written only here.
+macro_rules! gate_kinds {
+    ($($id:literal => $gate:ident($params:ty): $summary:literal;)*) => {
+        $(
+            impl $gate {
+                /// The kind id, as registered.
+                pub const KIND: &'static str = $id;
+            }
+        )*
+
+        static KINDS: &[GateKind] = &[
+            $(GateKind {
+                id: $id,
+                docs: concat!("docs/gates/", $id, ".md"),
+                summary: $summary,
+                build: |params| {
+                    let params: $params = parse_params($id, params)?;
+                    Ok(Box::new($gate::new(params)?))
+                },
+            },)*
+        ];
+    };
 }
 
-fn build_scan(p: &serde_json::Map<String, serde_json::Value>) -> Result<Box<dyn Gate>, GateError> {
-    Ok(Box::new(ScanGate::from_params(p)?))
+gate_kinds! {
+    "command" => CommandGate(CommandParams):
+        "an external tool (garak, promptfoo, an in-house script) passes: exit 0 and report metrics within thresholds";
+    "scan" => ScanGate(ScanParams):
+        "the model files hold no code-execution or exfiltration payload (pickle, zip, Keras, SavedModel, ONNX, GGUF, safetensors)";
+    "provenance" => ProvenanceGate(ProvenanceParams):
+        "the model, its training data and its base model are the attested, allowed bytes (model-signing bundles, signed data manifests, base-model allowlist)";
+    "llm-safety" => LlmSafetyGate(LlmParams):
+        "a chat model refuses harmful requests per category and does not over-refuse benign ones";
+    "llm-redteam" => LlmRedteamGate(LlmParams):
+        "jailbreak, injection, leakage, encoding, PII and insecure-code attacks succeed below a rate";
+    "llm-backdoor" => LlmBackdoorGate(LlmBackdoorParams):
+        "no trigger string flips refusals into compliance; no divergence from a reference endpoint";
+    "performance" => PerformanceGate(PerformanceParams):
+        "functional quality (accuracy, F1, ROC-AUC, …) meets thresholds overall and per slice";
+    "reference" => ReferenceGate(ReferenceParams):
+        "the candidate does not regress against the production model and its disagreements are not concentrated on one class";
+    "fairness" => FairnessGate(FairnessParams):
+        "group metrics (demographic parity, equalized odds, four-fifths rule) stay within bounds";
+    "robustness" => RobustnessGate(RobustnessParams):
+        "accuracy under black-box evasion attacks (noise, HopSkipJump, Square) at a stated budget";
+    "backdoor" => BackdoorGate(BackdoorParams):
+        "no small trigger sends inputs to one class and no poisoned cluster in the training data";
 }
-
-fn build_provenance(p: &serde_json::Map<String, serde_json::Value>) -> Result<Box<dyn Gate>, GateError> {
-    Ok(Box::new(ProvenanceGate::from_params(p)?))
-}
-
-fn build_llm_safety(p: &serde_json::Map<String, serde_json::Value>) -> Result<Box<dyn Gate>, GateError> {
-    Ok(Box::new(LlmSafetyGate::from_params(p)?))
-}
-
-fn build_llm_redteam(p: &serde_json::Map<String, serde_json::Value>) -> Result<Box<dyn Gate>, GateError> {
-    Ok(Box::new(LlmRedteamGate::from_params(p)?))
-}
-
-fn build_llm_backdoor(p: &serde_json::Map<String, serde_json::Value>) -> Result<Box<dyn Gate>, GateError> {
-    Ok(Box::new(LlmBackdoorGate::from_params(p)?))
-}
-
-fn build_performance(p: &serde_json::Map<String, serde_json::Value>) -> Result<Box<dyn Gate>, GateError> {
-    Ok(Box::new(PerformanceGate::from_params(p)?))
-}
-
-fn build_reference(p: &serde_json::Map<String, serde_json::Value>) -> Result<Box<dyn Gate>, GateError> {
-    Ok(Box::new(ReferenceGate::from_params(p)?))
-}
-
-fn build_fairness(p: &serde_json::Map<String, serde_json::Value>) -> Result<Box<dyn Gate>, GateError> {
-    Ok(Box::new(FairnessGate::from_params(p)?))
-}
-
-fn build_robustness(p: &serde_json::Map<String, serde_json::Value>) -> Result<Box<dyn Gate>, GateError> {
-    Ok(Box::new(RobustnessGate::from_params(p)?))
-}
-
-fn build_backdoor(p: &serde_json::Map<String, serde_json::Value>) -> Result<Box<dyn Gate>, GateError> {
-    Ok(Box::new(BackdoorGate::from_params(p)?))
-}
-
-static KINDS: &[GateKind] = &[
-    GateKind {
-        id: "command",
-        summary: "an external tool (garak, promptfoo, an in-house script) passes: exit 0 and report metrics within thresholds",
-        build: build_command,
-    },
-    GateKind {
-        id: "scan",
-        summary: "the model files hold no code-execution or exfiltration payload (pickle, zip, Keras, SavedModel, ONNX, GGUF, safetensors)",
-        build: build_scan,
-    },
-    GateKind {
-        id: "provenance",
-        summary: "the model, its training data and its base model are the attested, allowed bytes (model-signing bundles, signed data manifests, base-model allowlist)",
-        build: build_provenance,
-    },
-    GateKind {
-        id: "llm-safety",
-        summary: "a chat model refuses harmful requests per category and does not over-refuse benign ones",
-        build: build_llm_safety,
-    },
-    GateKind {
-        id: "llm-redteam",
-        summary: "jailbreak, injection, leakage, encoding, PII and insecure-code attacks succeed below a rate",
-        build: build_llm_redteam,
-    },
-    GateKind {
-        id: "llm-backdoor",
-        summary: "no trigger string flips refusals into compliance; no divergence from a reference endpoint",
-        build: build_llm_backdoor,
-    },
-    GateKind {
-        id: "performance",
-        summary: "functional quality (accuracy, F1, ROC-AUC, …) meets thresholds overall and per slice",
-        build: build_performance,
-    },
-    GateKind {
-        id: "reference",
-        summary: "the candidate does not regress against the production model and its disagreements are not concentrated on one class",
-        build: build_reference,
-    },
-    GateKind {
-        id: "fairness",
-        summary: "group metrics (demographic parity, equalized odds, four-fifths rule) stay within bounds",
-        build: build_fairness,
-    },
-    GateKind {
-        id: "robustness",
-        summary: "accuracy under black-box evasion attacks (noise, HopSkipJump, Square) at a stated budget",
-        build: build_robustness,
-    },
-    GateKind {
-        id: "backdoor",
-        summary: "no small trigger sends inputs to one class and no poisoned cluster in the training data",
-        build: build_backdoor,
-    },
-];
 
 /// Every registered gate kind, in registry order.
 pub fn kinds() -> &'static [GateKind] {
@@ -164,4 +118,32 @@ pub fn build(spec: &GateSpec) -> Result<Box<dyn Gate>, GateError> {
         ),
     })?;
     (kind.build)(&spec.params)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_has_a_docs_page_and_builds_under_its_own_id() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        for k in kinds() {
+            assert!(root.join(k.docs).is_file(), "{} has no page {}", k.id, k.docs);
+            let err = (k.build)(&serde_json::Map::from_iter([(
+                "no_such_key".to_string(),
+                serde_json::json!(1),
+            )]))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+            assert!(
+                err.starts_with(&format!(
+                    "invalid spec for gate kind '{}': unknown field `no_such_key`",
+                    k.id
+                )),
+                "{}: {err}",
+                k.id
+            );
+        }
+    }
 }

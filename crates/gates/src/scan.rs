@@ -14,11 +14,11 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::gate::{Evaluation, Gate, GateContext, GateError, Input};
-use crate::params::parse_params;
 
+/// The `scan` gate's spec keys; unknown keys are errors.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ScanParams {
+pub struct ScanParams {
     #[serde(default)]
     fail_on: Option<String>,
     #[serde(default)]
@@ -41,12 +41,11 @@ impl ScanGate {
     /// Builds the gate from its spec parameters.
     ///
     /// # Errors
-    /// [`GateError::Spec`] for unknown keys or a bad `fail_on`.
-    pub fn from_params(params: &serde_json::Map<String, serde_json::Value>) -> Result<Self, GateError> {
-        let p: ScanParams = parse_params("scan", params)?;
+    /// [`GateError::Spec`] for a bad `fail_on`.
+    pub fn new(p: ScanParams) -> Result<Self, GateError> {
         let fail_on = match &p.fail_on {
             Some(s) => s.parse().map_err(|e| GateError::Spec {
-                kind: "scan".into(),
+                kind: ScanGate::KIND.into(),
                 message: format!("`fail_on`: {e}"),
             })?,
             None => Severity::High,
@@ -62,7 +61,7 @@ impl ScanGate {
 
 impl Gate for ScanGate {
     fn kind(&self) -> &'static str {
-        "scan"
+        Self::KIND
     }
 
     fn evaluate(&self, ctx: &GateContext<'_>) -> Result<Evaluation, GateError> {

@@ -21,7 +21,7 @@ use super::trigger_scan::Trigger;
 
 /// Turns trigger cells into a human-readable location.
 pub type Describe<'a> = &'a dyn Fn(&[(usize, f32)]) -> String;
-use crate::robustness::oracle::{AttackError, Oracle};
+use crate::ml::oracle::{AttackError, Oracle};
 
 /// Search settings.
 #[derive(Debug, Clone, Copy, PartialEq)]

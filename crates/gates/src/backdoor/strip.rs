@@ -17,7 +17,7 @@
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
-use crate::robustness::oracle::{AttackError, Oracle};
+use crate::ml::oracle::{AttackError, Oracle};
 
 /// The standard-normal quantile at 1% (FRR 1%).
 pub const Z_FRR_1: f32 = -2.326_348;

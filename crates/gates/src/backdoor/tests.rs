@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::gate::NoProgress;
-use portcullis_runtime::{ClassLabel, InputSignature};
+use portcullis_runtime::{ClassLabel, InputSignature, Matrix, RuntimeError};
 use rand::Rng;
 use std::time::Duration;
 

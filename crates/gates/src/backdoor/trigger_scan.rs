@@ -14,7 +14,7 @@
 
 use std::fmt;
 
-use crate::robustness::oracle::{AttackError, Oracle};
+use crate::ml::oracle::{AttackError, Oracle};
 
 /// A candidate trigger: features set to fixed values.
 #[derive(Debug, Clone, PartialEq)]

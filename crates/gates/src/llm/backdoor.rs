@@ -22,8 +22,9 @@ use portcullis_evidence::{Finding, Severity, Threshold};
 use portcullis_runtime::chat::{Attempt, ChatRequest};
 use serde_json::json;
 
+use super::params::LlmBackdoorParams;
 use super::probes::{self, Probe, SplitMix64};
-use super::{at_most, clip, refusals, run, Common, Params, TargetSpec};
+use super::{at_most, clip, refusals, run, spec_err, Common, TargetKeys, TargetSpec};
 use crate::gate::{Evaluation, Gate, GateContext, GateError};
 
 /// Candidate triggers used when the spec names none: rare tokens from the
@@ -57,11 +58,10 @@ impl LlmBackdoorGate {
     /// Builds the gate from its spec parameters.
     ///
     /// # Errors
-    /// [`GateError::Spec`] for unknown keys or bad values.
-    pub fn from_params(params: &serde_json::Map<String, serde_json::Value>) -> Result<Self, GateError> {
-        let p = Params::new("llm-backdoor", params);
-        let common = Common::read(&p)?;
-        let triggers = match p.list("triggers")? {
+    /// [`GateError::Spec`] for bad values.
+    pub fn new(mut params: LlmBackdoorParams) -> Result<Self, GateError> {
+        let common = Common::new(Self::KIND, params.take_common())?;
+        let triggers = match params.triggers.map(|l| l.0) {
             None => AUTO_TRIGGERS.iter().map(|s| s.to_string()).collect(),
             Some(l) if l.iter().any(|t| t == "auto") => {
                 let mut v: Vec<String> = l.into_iter().filter(|t| t != "auto").collect();
@@ -71,19 +71,33 @@ impl LlmBackdoorGate {
             Some(l) => l,
         };
         if triggers.is_empty() {
-            return Err(p.err("`triggers` is empty; list candidate strings or write `auto`".into()));
+            return Err(spec_err(
+                Self::KIND,
+                "`triggers` is empty; list candidate strings or write `auto`".into(),
+            ));
         }
-        let suffix = match p.string("trigger_position")?.as_deref() {
+        let suffix = match params.trigger_position.as_ref().map(|t| t.0.as_str()) {
             None | Some("prefix") => false,
             Some("suffix") => true,
             Some(other) => {
-                return Err(p.err(format!(
-                    "`trigger_position` must be prefix or suffix, not '{other}'"
-                )))
+                return Err(spec_err(
+                    Self::KIND,
+                    format!("`trigger_position` must be prefix or suffix, not '{other}'"),
+                ))
             }
         };
-        let reference = TargetSpec::read(&p, "reference_", false)?;
-        p.finish()?;
+        let reference = TargetSpec::from_keys(
+            Self::KIND,
+            "reference_",
+            TargetKeys {
+                target: params.reference_target,
+                model: params.reference_model,
+                api_key_env: params.reference_api_key_env,
+                request_template: params.reference_request_template,
+                reply_path: params.reference_reply_path,
+            },
+            false,
+        )?;
         Ok(LlmBackdoorGate {
             common,
             triggers,
@@ -107,7 +121,7 @@ fn metric_key(trigger: &str) -> String {
 
 impl Gate for LlmBackdoorGate {
     fn kind(&self) -> &'static str {
-        "llm-backdoor"
+        Self::KIND
     }
 
     fn default_require(&self) -> BTreeMap<String, Threshold> {
@@ -161,7 +175,7 @@ impl Gate for LlmBackdoorGate {
             }
         }
         let target = c.target.build(c.settings())?;
-        let (replies, info) = run(ctx, c, target.as_ref(), &attempts, "llm-backdoor")?;
+        let (replies, info) = run(ctx, c, target.as_ref(), &attempts, Self::KIND)?;
         let refused = judge(ctx, c, &attempts, &replies)?;
         let n = prompts.len();
         let baseline: Vec<bool> = refused.get(..n).map(<[bool]>::to_vec).unwrap_or_default();

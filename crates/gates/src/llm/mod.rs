@@ -10,13 +10,12 @@
 pub mod backdoor;
 pub mod detect;
 pub mod import;
+pub mod params;
 pub mod probes;
 pub mod redteam;
 pub mod safety;
 pub mod stats;
 
-use std::cell::RefCell;
-use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -27,128 +26,40 @@ use portcullis_runtime::chat::{
 
 use crate::gate::{GateContext, GateError, Input};
 use crate::params::parse_duration;
+use params::{LlmParams, Number, Text};
 
-/// Typed access to a spec's parameters, tolerant of strings from `--set`,
-/// strict about unknown keys.
-pub(crate) struct Params<'a> {
-    kind: &'static str,
-    map: &'a serde_json::Map<String, serde_json::Value>,
-    used: RefCell<BTreeSet<String>>,
+/// The five keys that name one chat target, as written in a spec.
+pub(crate) struct TargetKeys {
+    pub(crate) target: Option<Text>,
+    pub(crate) model: Option<Text>,
+    pub(crate) api_key_env: Option<Text>,
+    pub(crate) request_template: Option<serde_json::Value>,
+    pub(crate) reply_path: Option<Text>,
 }
 
-impl<'a> Params<'a> {
-    pub(crate) fn new(kind: &'static str, map: &'a serde_json::Map<String, serde_json::Value>) -> Self {
-        Params {
+pub(crate) fn spec_err(kind: &str, message: String) -> GateError {
+    GateError::Spec {
+        kind: kind.to_string(),
+        message,
+    }
+}
+
+/// A whole number from `min` to `max`, or `default` when absent.
+fn count(
+    kind: &str,
+    key: &str,
+    value: Option<Number>,
+    min: usize,
+    max: usize,
+    default: usize,
+) -> Result<usize, GateError> {
+    match value {
+        None => Ok(default),
+        Some(Number(n)) if n.fract() == 0.0 && n >= min as f64 && n <= max as f64 => Ok(n as usize),
+        Some(Number(n)) => Err(spec_err(
             kind,
-            map,
-            used: RefCell::new(BTreeSet::new()),
-        }
-    }
-
-    pub(crate) fn err(&self, message: String) -> GateError {
-        GateError::Spec {
-            kind: self.kind.to_string(),
-            message,
-        }
-    }
-
-    fn get(&self, key: &str) -> Option<&'a serde_json::Value> {
-        self.used.borrow_mut().insert(key.to_string());
-        self.map.get(key).filter(|v| !v.is_null())
-    }
-
-    pub(crate) fn value(&self, key: &str) -> Option<&'a serde_json::Value> {
-        self.get(key)
-    }
-
-    pub(crate) fn string(&self, key: &str) -> Result<Option<String>, GateError> {
-        match self.get(key) {
-            None => Ok(None),
-            Some(serde_json::Value::String(s)) => Ok(Some(s.clone())),
-            Some(serde_json::Value::Number(n)) => Ok(Some(n.to_string())),
-            Some(other) => Err(self.err(format!("`{key}` must be a string, not {other}"))),
-        }
-    }
-
-    pub(crate) fn list(&self, key: &str) -> Result<Option<Vec<String>>, GateError> {
-        match self.get(key) {
-            None => Ok(None),
-            Some(serde_json::Value::String(s)) => Ok(Some(
-                s.split(',')
-                    .map(str::trim)
-                    .filter(|x| !x.is_empty())
-                    .map(String::from)
-                    .collect(),
-            )),
-            Some(serde_json::Value::Array(a)) => a
-                .iter()
-                .map(|v| match v {
-                    serde_json::Value::String(s) => Ok(s.clone()),
-                    serde_json::Value::Number(n) => Ok(n.to_string()),
-                    other => Err(self.err(format!("`{key}` must be a list of strings, found {other}"))),
-                })
-                .collect::<Result<Vec<_>, _>>()
-                .map(Some),
-            Some(other) => Err(self.err(format!(
-                "`{key}` must be a list or a comma-separated string, not {other}"
-            ))),
-        }
-    }
-
-    pub(crate) fn number(&self, key: &str) -> Result<Option<f64>, GateError> {
-        match self.get(key) {
-            None => Ok(None),
-            Some(serde_json::Value::Number(n)) => Ok(n.as_f64()),
-            Some(serde_json::Value::String(s)) => s
-                .trim()
-                .parse::<f64>()
-                .map(Some)
-                .map_err(|_| self.err(format!("`{key}` must be a number, not '{s}'"))),
-            Some(other) => Err(self.err(format!("`{key}` must be a number, not {other}"))),
-        }
-    }
-
-    pub(crate) fn count(&self, key: &str, min: usize, max: usize) -> Result<Option<usize>, GateError> {
-        match self.number(key)? {
-            None => Ok(None),
-            Some(n) if n.fract() == 0.0 && n >= min as f64 && n <= max as f64 => Ok(Some(n as usize)),
-            Some(n) => Err(self.err(format!(
-                "`{key}` must be a whole number from {min} to {max}, not {n}"
-            ))),
-        }
-    }
-
-    pub(crate) fn boolean(&self, key: &str) -> Result<Option<bool>, GateError> {
-        match self.get(key) {
-            None => Ok(None),
-            Some(serde_json::Value::Bool(b)) => Ok(Some(*b)),
-            Some(serde_json::Value::String(s)) => match s.trim() {
-                "true" | "yes" | "1" => Ok(Some(true)),
-                "false" | "no" | "0" => Ok(Some(false)),
-                _ => Err(self.err(format!("`{key}` must be true or false, not '{s}'"))),
-            },
-            Some(other) => Err(self.err(format!("`{key}` must be true or false, not {other}"))),
-        }
-    }
-
-    /// Fails on any key no accessor asked for.
-    pub(crate) fn finish(&self) -> Result<(), GateError> {
-        let used = self.used.borrow();
-        let unknown: Vec<&String> = self.map.keys().filter(|k| !used.contains(*k)).collect();
-        if unknown.is_empty() {
-            return Ok(());
-        }
-        let mut known: Vec<&String> = used.iter().collect();
-        known.sort();
-        Err(self.err(format!(
-            "unknown key(s) {} (known keys: {})",
-            unknown
-                .iter()
-                .map(|k| format!("`{k}`"))
-                .collect::<Vec<_>>()
-                .join(", "),
-            known.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", ")
-        )))
+            format!("`{key}` must be a whole number from {min} to {max}, not {n}"),
+        )),
     }
 }
 
@@ -164,35 +75,40 @@ pub(crate) struct TargetSpec {
 }
 
 impl TargetSpec {
-    /// Reads `{prefix}target`, `{prefix}model`, `{prefix}api_key_env`,
-    /// `{prefix}request_template`, `{prefix}reply_path`.
-    pub(crate) fn read(p: &Params<'_>, prefix: &str, required: bool) -> Result<Option<Self>, GateError> {
-        let target = p.string(&format!("{prefix}target"))?;
-        let model = p.string(&format!("{prefix}model"))?;
-        let api_key_env = p.string(&format!("{prefix}api_key_env"))?;
-        let request_template = match p.value(&format!("{prefix}request_template")) {
+    /// Checks the `{prefix}target`, `{prefix}model`, `{prefix}api_key_env`,
+    /// `{prefix}request_template` and `{prefix}reply_path` keys; `None` when
+    /// no target is given and none is `required`.
+    ///
+    /// # Errors
+    /// [`GateError::Spec`] for a required target that is missing or a
+    /// request template that is not JSON.
+    pub(crate) fn from_keys(
+        kind: &str,
+        prefix: &str,
+        keys: TargetKeys,
+        required: bool,
+    ) -> Result<Option<Self>, GateError> {
+        let request_template = match keys.request_template {
             Some(serde_json::Value::String(s)) => Some(
-                serde_json::from_str(s)
-                    .map_err(|e| p.err(format!("`{prefix}request_template` is not JSON: {e}")))?,
+                serde_json::from_str(&s)
+                    .map_err(|e| spec_err(kind, format!("`{prefix}request_template` is not JSON: {e}")))?,
             ),
-            Some(v) => Some(v.clone()),
-            None => None,
+            other => other,
         };
-        let reply_path = p.string(&format!("{prefix}reply_path"))?;
-        let Some(target) = target else {
+        let Some(target) = keys.target else {
             if required {
-                return Err(p.err(format!(
+                return Err(spec_err(kind, format!(
                     "`{prefix}target` is required, e.g. openai:http://127.0.0.1:8000/v1 (with `{prefix}model`) or rest:http://host/generate"
                 )));
             }
             return Ok(None);
         };
         Ok(Some(TargetSpec {
-            target,
-            model,
-            api_key_env,
+            target: target.0,
+            model: keys.model.map(|t| t.0),
+            api_key_env: keys.api_key_env.map(|t| t.0),
             request_template,
-            reply_path,
+            reply_path: keys.reply_path.map(|t| t.0),
         }))
     }
 
@@ -260,54 +176,103 @@ pub(crate) struct Common {
 pub const DEFAULT_SAMPLES: usize = 25;
 
 impl Common {
-    pub(crate) fn read(p: &Params<'_>) -> Result<Self, GateError> {
-        let target = TargetSpec::read(p, "", true)?.ok_or_else(|| p.err("`target` is required".into()))?;
-        let judge = TargetSpec::read(p, "judge_", false)?;
-        let timeout = match p.string("timeout")? {
-            Some(t) => parse_duration(&t).map_err(|e| p.err(format!("`timeout`: {e}")))?,
+    /// Checks the keys every LLM gate shares.
+    ///
+    /// # Errors
+    /// [`GateError::Spec`] naming the key and what was expected.
+    pub(crate) fn new(kind: &str, p: LlmParams) -> Result<Self, GateError> {
+        let target = TargetSpec::from_keys(
+            kind,
+            "",
+            TargetKeys {
+                target: p.target,
+                model: p.model,
+                api_key_env: p.api_key_env,
+                request_template: p.request_template,
+                reply_path: p.reply_path,
+            },
+            true,
+        )?
+        .ok_or_else(|| spec_err(kind, "`target` is required".into()))?;
+        let judge = TargetSpec::from_keys(
+            kind,
+            "judge_",
+            TargetKeys {
+                target: p.judge_target,
+                model: p.judge_model,
+                api_key_env: p.judge_api_key_env,
+                request_template: p.judge_request_template,
+                reply_path: p.judge_reply_path,
+            },
+            false,
+        )?;
+        let timeout = match p.timeout {
+            Some(t) => parse_duration(&t.0).map_err(|e| spec_err(kind, format!("`timeout`: {e}")))?,
             None => Duration::from_secs(60),
         };
-        let confidence = p.number("confidence")?;
+        let confidence = p.confidence.map(|c| c.0);
         if let Some(c) = confidence {
             if !(0.5..1.0).contains(&c) {
-                return Err(p.err(format!("`confidence` must be in [0.5, 1), e.g. 0.95, not {c}")));
+                return Err(spec_err(
+                    kind,
+                    format!("`confidence` must be in [0.5, 1), e.g. 0.95, not {c}"),
+                ));
             }
         }
-        let resolution = p.number("resolution")?.unwrap_or(0.1);
+        let resolution = p.resolution.map_or(0.1, |r| r.0);
         if !(0.0..1.0).contains(&resolution) || resolution == 0.0 {
-            return Err(p.err(format!("`resolution` must be in (0, 1), not {resolution}")));
+            return Err(spec_err(
+                kind,
+                format!("`resolution` must be in (0, 1), not {resolution}"),
+            ));
         }
-        let rps = p.number("requests_per_second")?;
+        let rps = p.requests_per_second.map(|r| r.0);
         if rps.is_some_and(|r| r <= 0.0 || !r.is_finite()) {
-            return Err(p.err("`requests_per_second` must be a positive number".into()));
+            return Err(spec_err(
+                kind,
+                "`requests_per_second` must be a positive number".into(),
+            ));
         }
+        let retries = count(kind, "retries", p.retries, 0, 20, 4)?;
+        let max_tokens = count(kind, "max_tokens", p.max_tokens, 1, 1_000_000, 256)?;
         Ok(Common {
             target,
             judge,
-            categories: p.list("categories")?,
-            samples_per_category: p
-                .count("samples_per_category", 1, 100_000)?
-                .unwrap_or(DEFAULT_SAMPLES),
-            concurrency: p.count("concurrency", 1, 1024)?.unwrap_or(8),
+            categories: p.categories.map(|l| l.0),
+            samples_per_category: count(
+                kind,
+                "samples_per_category",
+                p.samples_per_category,
+                1,
+                100_000,
+                DEFAULT_SAMPLES,
+            )?,
+            concurrency: count(kind, "concurrency", p.concurrency, 1, 1024, 8)?,
             timeout,
-            retries: u32::try_from(p.count("retries", 0, 20)?.unwrap_or(4)).unwrap_or(4),
+            retries: u32::try_from(retries).unwrap_or(4),
             requests_per_second: rps,
-            transcript: p.string("transcript")?.map(PathBuf::from),
+            transcript: p.transcript.map(|t| PathBuf::from(t.0)),
             confidence,
             resolution,
             probes: p
-                .list("probes")?
+                .probes
+                .map(|l| l.0)
                 .unwrap_or_default()
                 .into_iter()
                 .map(PathBuf::from)
                 .collect(),
-            builtin_probes: p.boolean("builtin_probes")?.unwrap_or(true),
-            refusal_phrases: p.list("refusal_phrases")?.unwrap_or_default(),
-            max_reply_bytes: p
-                .count("max_reply_bytes", 1024, 64 * 1024 * 1024)?
-                .unwrap_or(1024 * 1024),
-            max_tokens: u32::try_from(p.count("max_tokens", 1, 1_000_000)?.unwrap_or(256)).unwrap_or(256),
-            system_prompt: p.string("system_prompt")?,
+            builtin_probes: p.builtin_probes.is_none_or(|b| b.0),
+            refusal_phrases: p.refusal_phrases.map(|l| l.0).unwrap_or_default(),
+            max_reply_bytes: count(
+                kind,
+                "max_reply_bytes",
+                p.max_reply_bytes,
+                1024,
+                64 * 1024 * 1024,
+                1024 * 1024,
+            )?,
+            max_tokens: u32::try_from(max_tokens).unwrap_or(256),
+            system_prompt: p.system_prompt.map(|t| t.0),
         })
     }
 

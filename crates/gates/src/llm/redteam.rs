@@ -19,8 +19,9 @@ use portcullis_runtime::chat::Attempt;
 use serde_json::json;
 
 use super::detect::{contains_canary, insecure_code_kinds, pii_kinds};
+use super::params::LlmParams;
 use super::probes::{self, Probe, SplitMix64};
-use super::{at_most, clip, refusals, run, stats, Common, Params};
+use super::{at_most, clip, refusals, run, spec_err, stats, Common};
 use crate::gate::{Evaluation, Gate, GateContext, GateError};
 
 /// Red-team categories, in report order.
@@ -46,17 +47,15 @@ impl LlmRedteamGate {
     /// Builds the gate from its spec parameters.
     ///
     /// # Errors
-    /// [`GateError::Spec`] for unknown keys, bad values or unknown categories.
-    pub fn from_params(params: &serde_json::Map<String, serde_json::Value>) -> Result<Self, GateError> {
-        let p = Params::new("llm-redteam", params);
-        let common = Common::read(&p)?;
-        p.finish()?;
+    /// [`GateError::Spec`] for bad values or unknown categories.
+    pub fn new(params: LlmParams) -> Result<Self, GateError> {
+        let common = Common::new(Self::KIND, params)?;
         if let Some(cats) = &common.categories {
             if let Some(bad) = cats.iter().find(|c| !CATEGORIES.contains(&c.as_str())) {
-                return Err(p.err(format!(
-                    "unknown category '{bad}' (known: {})",
-                    CATEGORIES.join(", ")
-                )));
+                return Err(spec_err(
+                    Self::KIND,
+                    format!("unknown category '{bad}' (known: {})", CATEGORIES.join(", ")),
+                ));
             }
         }
         Ok(LlmRedteamGate { common })
@@ -121,7 +120,7 @@ fn plan(category: &str, set: &probes::ProbeSet, n: usize, seed: u64) -> Vec<Plan
 
 impl Gate for LlmRedteamGate {
     fn kind(&self) -> &'static str {
-        "llm-redteam"
+        Self::KIND
     }
 
     fn default_require(&self) -> BTreeMap<String, Threshold> {
@@ -156,7 +155,7 @@ impl Gate for LlmRedteamGate {
             })
             .collect();
         let target = c.target.build(c.settings())?;
-        let (replies, info) = run(ctx, c, target.as_ref(), &attempts, "llm-redteam")?;
+        let (replies, info) = run(ctx, c, target.as_ref(), &attempts, Self::KIND)?;
 
         // Refusal-judged categories go through the detector (or judge) once.
         let judged: Vec<usize> = planned

@@ -12,8 +12,9 @@ use portcullis_evidence::{Finding, Severity, Threshold};
 use portcullis_runtime::chat::Attempt;
 use serde_json::json;
 
+use super::params::LlmParams;
 use super::probes::{self, SplitMix64};
-use super::{at_least, at_most, clip, refusals, run, stats, Common, Params};
+use super::{at_least, at_most, clip, refusals, run, stats, Common};
 use crate::gate::{Evaluation, Gate, GateContext, GateError};
 
 /// The `llm-safety` gate.
@@ -26,18 +27,17 @@ impl LlmSafetyGate {
     /// Builds the gate from its spec parameters.
     ///
     /// # Errors
-    /// [`GateError::Spec`] for unknown keys or bad values.
-    pub fn from_params(params: &serde_json::Map<String, serde_json::Value>) -> Result<Self, GateError> {
-        let p = Params::new("llm-safety", params);
-        let common = Common::read(&p)?;
-        p.finish()?;
-        Ok(LlmSafetyGate { common })
+    /// [`GateError::Spec`] for bad values.
+    pub fn new(params: LlmParams) -> Result<Self, GateError> {
+        Ok(LlmSafetyGate {
+            common: Common::new(Self::KIND, params)?,
+        })
     }
 }
 
 impl Gate for LlmSafetyGate {
     fn kind(&self) -> &'static str {
-        "llm-safety"
+        Self::KIND
     }
 
     fn default_require(&self) -> BTreeMap<String, Threshold> {
@@ -105,7 +105,7 @@ impl Gate for LlmSafetyGate {
             })
             .collect();
         let target = c.target.build(c.settings())?;
-        let (replies, info) = run(ctx, c, target.as_ref(), &attempts, "llm-safety")?;
+        let (replies, info) = run(ctx, c, target.as_ref(), &attempts, Self::KIND)?;
         let pairs: Vec<_> = attempts
             .iter()
             .zip(&replies)

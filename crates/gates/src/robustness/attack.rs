@@ -11,7 +11,7 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
 use super::domain::{Domain, Norm};
-use super::oracle::{AttackError, Oracle};
+use crate::ml::oracle::{AttackError, Oracle};
 
 /// One attack's outcome on one sample.
 #[derive(Debug, Clone, PartialEq)]

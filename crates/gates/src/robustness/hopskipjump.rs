@@ -21,7 +21,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::attack::{fill_gaussian, verify, AttackResult, SampleOracle};
 use super::domain::{Domain, Norm};
-use super::oracle::AttackError;
+use crate::ml::oracle::AttackError;
 
 /// HopSkipJump's schedule parameters (defaults as in the paper and ART).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -53,7 +53,7 @@ impl Default for HsjParams {
 /// Runs HopSkipJump on one correctly classified input `x0`.
 ///
 /// # Errors
-/// As [`super::oracle::Oracle::proba`] (a failing model or the deadline).
+/// As [`crate::ml::oracle::Oracle::proba`] (a failing model or the deadline).
 #[allow(clippy::too_many_arguments, reason = "one attack, its inputs")]
 pub fn hopskipjump(
     q: &mut SampleOracle<'_, '_>,

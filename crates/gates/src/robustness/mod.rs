@@ -6,19 +6,15 @@
 //! with each configured attack (the noise baseline first, then HopSkipJump
 //! and Square) and counts a row as robust only if no attack found a verified
 //! adversarial example within ε. Attacks see the model only through
-//! [`oracle::Oracle`], which checks every answer and stops at the deadline;
+//! [`Oracle`], which checks every answer and stops at the deadline;
 //! rows are attacked in parallel, each with its own seeded RNG stream, so the
 //! result does not depend on thread scheduling.
 
 pub mod attack;
-pub mod data;
 pub mod domain;
 pub mod hopskipjump;
-pub mod load;
 pub mod noise;
-pub mod oracle;
 pub mod square;
-pub(crate) mod values;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -34,12 +30,14 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::gate::{Evaluation, Gate, GateContext, GateError, Progress};
+use crate::ml::data::LabelledData;
+use crate::ml::oracle::{AttackError, Oracle};
+use crate::ml::values;
+use crate::ml::{layout, load};
 use crate::params::parse_params;
 use attack::{AttackResult, SampleOracle};
-use data::LabelledData;
 use domain::{Domain, Norm};
 use hopskipjump::HsjParams;
-use oracle::{AttackError, Oracle};
 
 /// The attacks this gate runs, in the order they run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -72,9 +70,10 @@ impl AttackKind {
     }
 }
 
+/// The `robustness` gate's spec keys; unknown keys are errors.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RobustnessParams {
+pub struct RobustnessParams {
     #[serde(default, deserialize_with = "values::opt_f64")]
     epsilon: Option<f64>,
     #[serde(default)]
@@ -166,9 +165,16 @@ impl RobustnessConfig {
     /// # Errors
     /// [`GateError::Spec`] for unknown keys and out-of-range values.
     pub fn from_params(params: &serde_json::Map<String, serde_json::Value>) -> Result<Self, GateError> {
-        let p: RobustnessParams = parse_params("robustness", params)?;
+        parse_params(RobustnessGate::KIND, params).and_then(Self::new)
+    }
+
+    /// Checks deserialised spec parameters.
+    ///
+    /// # Errors
+    /// [`GateError::Spec`] for out-of-range values.
+    pub fn new(p: RobustnessParams) -> Result<Self, GateError> {
         let err = |m: String| GateError::Spec {
-            kind: "robustness".into(),
+            kind: RobustnessGate::KIND.into(),
             message: m,
         };
         let norm = match p.norm.as_deref().map(str::to_ascii_lowercase).as_deref() {
@@ -222,36 +228,8 @@ impl RobustnessConfig {
                 "`max_queries` must be at least 1: a budget of 0 cannot attack anything".into(),
             ));
         }
-        let input_shape = match p.input_shape {
-            None => None,
-            Some(v) => {
-                let dims: Vec<usize> = v
-                    .iter()
-                    .map(|d| (d.fract() == 0.0 && *d >= 1.0 && *d <= 1e6).then_some(*d as usize))
-                    .collect::<Option<_>>()
-                    .ok_or_else(|| err(format!("`input_shape` must be positive integers, got {v:?}")))?;
-                match dims.as_slice() {
-                    [h, w] => Some([1, *h, *w]),
-                    [c, h, w] => Some([*c, *h, *w]),
-                    _ => {
-                        return Err(err(format!(
-                            "`input_shape` must be [height, width] or [channels, height, width], got {v:?}"
-                        )))
-                    }
-                }
-            }
-        };
-        let clip = match p.clip {
-            None => None,
-            Some(v) => match v.as_slice() {
-                [lo, hi] if lo < hi && lo.is_finite() && hi.is_finite() => Some((*lo as f32, *hi as f32)),
-                _ => {
-                    return Err(err(format!(
-                        "`clip` must be [min, max] with min < max, got {v:?}"
-                    )))
-                }
-            },
-        };
+        let input_shape = layout::input_shape(RobustnessGate::KIND, p.input_shape.as_deref())?;
+        let clip = layout::clip(RobustnessGate::KIND, p.clip.as_deref())?;
         let mut bounds = BTreeMap::new();
         for (name, b) in &p.bounds {
             match b.as_slice() {
@@ -316,16 +294,7 @@ impl RobustnessConfig {
     /// the domain so every input trivially reaches every other.
     pub fn domain(&self, data: &LabelledData) -> Result<(Domain, Option<Vec<f32>>), GateError> {
         let d = data.x.cols;
-        let (mut lo, mut hi) = data.feature_ranges();
-        if let Some((cl, ch)) = self.clip {
-            lo = vec![cl; d];
-            hi = vec![ch; d];
-        } else if self.input_shape.is_some() {
-            let gl = lo.iter().copied().fold(f32::INFINITY, f32::min);
-            let gh = hi.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-            lo = vec![gl; d];
-            hi = vec![gh; d];
-        }
+        let (mut lo, mut hi) = layout::value_range(data, self.clip, self.input_shape.is_some());
         let index = |name: &str| {
             data.feature_index(name).ok_or_else(|| {
                 GateError::Input(format!(
@@ -430,10 +399,10 @@ impl RobustnessGate {
     /// Builds the gate from its spec parameters.
     ///
     /// # Errors
-    /// As [`RobustnessConfig::from_params`].
-    pub fn from_params(params: &serde_json::Map<String, serde_json::Value>) -> Result<Self, GateError> {
+    /// As [`RobustnessConfig::new`].
+    pub fn new(params: RobustnessParams) -> Result<Self, GateError> {
         Ok(RobustnessGate {
-            config: RobustnessConfig::from_params(params)?,
+            config: RobustnessConfig::new(params)?,
         })
     }
 
@@ -445,7 +414,7 @@ impl RobustnessGate {
 
 impl Gate for RobustnessGate {
     fn kind(&self) -> &'static str {
-        "robustness"
+        Self::KIND
     }
 
     /// `robust_accuracy >= 0.5`: at least half of the sampled rows keep

@@ -9,14 +9,14 @@ use rand_chacha::ChaCha8Rng;
 
 use super::attack::{fill_gaussian, verify, AttackResult, SampleOracle};
 use super::domain::{Domain, Norm};
-use super::oracle::AttackError;
+use crate::ml::oracle::AttackError;
 use rand::Rng;
 
 /// Tries `draws` random perturbations of `x0` within ε (capped by the
 /// budget) in one batch and keeps the smallest that flips the label.
 ///
 /// # Errors
-/// As [`super::oracle::Oracle::proba`].
+/// As [`crate::ml::oracle::Oracle::proba`].
 pub fn noise_attack(
     q: &mut SampleOracle<'_, '_>,
     domain: &Domain,

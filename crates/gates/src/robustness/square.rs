@@ -18,7 +18,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::attack::{verify, AttackResult, SampleOracle};
 use super::domain::{Domain, Norm};
-use super::oracle::AttackError;
+use crate::ml::oracle::AttackError;
 
 /// The paper's schedule for the fraction of the input a window covers.
 pub fn p_selection(p_init: f32, it: u64, n_iters: u64) -> f32 {
@@ -53,7 +53,7 @@ fn margin(p: &[f32], y: usize) -> f32 {
 /// width]` for images; `None` treats the input as a tabular vector.
 ///
 /// # Errors
-/// As [`super::oracle::Oracle::proba`].
+/// As [`crate::ml::oracle::Oracle::proba`].
 #[allow(clippy::too_many_arguments, reason = "one attack, its inputs")]
 pub fn square_attack(
     q: &mut SampleOracle<'_, '_>,

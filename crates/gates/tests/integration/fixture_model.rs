@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use portcullis_gates::robustness::data::LabelledData;
+use portcullis_gates::ml::data::LabelledData;
 use portcullis_runtime::{ClassLabel, Classifier, InputSignature, Matrix, RuntimeError};
 use serde::Deserialize;
 

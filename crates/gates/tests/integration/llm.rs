@@ -323,7 +323,7 @@ fn bad_probe_sets_and_too_small_samples_are_errors() {
     );
     assert!(out.error.unwrap().contains("unknown category"));
     let out = run_at(dir.path(), "llm-safety", &s.base_url(), json!({"colour": "red"}));
-    assert!(out.error.unwrap().contains("unknown key"));
+    assert!(out.error.unwrap().contains("unknown field `colour`"));
     assert_eq!(s.requests(), 0);
 }
 

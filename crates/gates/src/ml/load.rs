@@ -7,15 +7,19 @@
 //! column roles, and keeps non-feature columns aside (a known-poisoned
 //! marker in test fixtures). Every file is size-bounded and its digest
 //! recorded, so evidence says exactly which bytes were evaluated.
+//!
+//! Looking a dataset up by name and parsing a table file are shared with
+//! the classic gates ([`crate::classic`]), so every gate finds and reads
+//! a declared dataset the same way.
 
 use std::path::Path;
 
 use portcullis_runtime::dataset::ColumnValues;
-use portcullis_runtime::{encode_labels, Classifier, Roles, Table};
+use portcullis_runtime::{encode_labels, Classifier, DataError, Roles, Table};
 
-use crate::gate::{GateContext, GateError, Input};
+use crate::gate::{DataSource, GateContext, GateError, Input};
+use crate::ml::data::LabelledData;
 use crate::params::sha256;
-use crate::robustness::data::LabelledData;
 
 /// The largest data file read, in bytes.
 pub const MAX_DATA_BYTES: u64 = 1024 * 1024 * 1024;
@@ -43,18 +47,8 @@ pub fn load(
     label: Option<&str>,
     keep_aside: &[&str],
 ) -> Result<Loaded, GateError> {
-    let model = crate::serve::load_model("model", ctx.model, ctx)?;
-    let source = ctx.data.get(key).ok_or_else(|| {
-        let known: Vec<&str> = ctx.data.keys().map(String::as_str).collect();
-        GateError::Input(format!(
-            "no dataset named '{key}' is declared (declared: {}); add it under `data:` or pass --data",
-            if known.is_empty() {
-                "none".to_string()
-            } else {
-                known.join(", ")
-            }
-        ))
-    })?;
+    let model = crate::ml::model::load_model("model", ctx.model, ctx)?;
+    let source = dataset(ctx, key)?;
     let roles = Roles {
         label: label.map(str::to_string).or_else(|| source.label.clone()),
         sensitive: source.sensitive.clone(),
@@ -62,7 +56,7 @@ pub fn load(
         weight: source.weight.clone(),
         features: None,
     };
-    let (data, data_record) = load_table(
+    let (data, data_record) = load_file(
         ctx,
         model.classifier.as_ref(),
         &roles,
@@ -78,6 +72,43 @@ pub fn load(
         roles,
         inputs,
     })
+}
+
+/// The dataset declared under `name`.
+///
+/// # Errors
+/// [`GateError::Input`] listing the declared names when there is none.
+pub fn dataset<'c>(ctx: &GateContext<'c>, name: &str) -> Result<&'c DataSource, GateError> {
+    ctx.data.get(name).ok_or_else(|| {
+        let known: Vec<&str> = ctx.data.keys().map(String::as_str).collect();
+        GateError::Input(format!(
+            "no dataset named '{name}' is declared (declared: {}); add it under `data:` or pass --data",
+            if known.is_empty() {
+                "none".to_string()
+            } else {
+                known.join(", ")
+            }
+        ))
+    })
+}
+
+/// Parses a table's bytes: CSV or TSV by the file's extension, read from
+/// `bytes`; any other format is loaded from `path` by its own reader.
+///
+/// # Errors
+/// The reader's error, naming the file and line.
+pub fn parse_table(bytes: &[u8], path: &Path) -> Result<Table, DataError> {
+    let shown = path.display().to_string();
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .unwrap_or_default();
+    match ext.as_str() {
+        "csv" => Table::from_csv_reader(bytes, &shown, b','),
+        "tsv" => Table::from_csv_reader(bytes, &shown, b'\t'),
+        _ => Table::load(path),
+    }
 }
 
 fn read_bounded(path: &Path, limit: u64, role: &str) -> Result<(Vec<u8>, Input), GateError> {
@@ -112,29 +143,9 @@ pub fn load_file(
     keep_aside: &[&str],
     role: &str,
 ) -> Result<(LabelledData, Input), GateError> {
-    load_table(ctx, model, roles, path, keep_aside, role)
-}
-
-fn load_table(
-    ctx: &GateContext<'_>,
-    model: &dyn Classifier,
-    roles: &Roles,
-    path: &Path,
-    keep_aside: &[&str],
-    role: &str,
-) -> Result<(LabelledData, Input), GateError> {
     let path = ctx.resolve(path);
     let (bytes, record) = read_bounded(&path, MAX_DATA_BYTES, role)?;
-    let shown = record.uri.clone();
-    let lower = shown.to_ascii_lowercase();
-    let table = if lower.ends_with(".csv") {
-        Table::from_csv_reader(bytes.as_slice(), &shown, b',')
-    } else if lower.ends_with(".tsv") {
-        Table::from_csv_reader(bytes.as_slice(), &shown, b'\t')
-    } else {
-        Table::load(&path)
-    }
-    .map_err(|e| GateError::Input(format!("{role}: {e}")))?;
+    let table = parse_table(&bytes, &path).map_err(|e| GateError::Input(format!("{role}: {e}")))?;
     let rows = labelled(model, &table, roles, keep_aside)?;
     Ok((rows, record))
 }
