@@ -291,6 +291,7 @@ impl Checker<'_> {
             .collect();
         let runners = self.signers(raw.trust.runners, "runner");
         let approvers = self.signers(raw.trust.approvers, "approver");
+        let services = self.services(raw.trust.services);
         let all_roles: BTreeSet<String> = approvers.iter().flat_map(|a| a.roles.iter().cloned()).collect();
 
         let mut gates = BTreeMap::new();
@@ -334,6 +335,7 @@ impl Checker<'_> {
             data,
             runners,
             approvers,
+            services,
             stages,
             gates,
         }
@@ -466,6 +468,21 @@ impl Checker<'_> {
             }
         }
         out
+    }
+
+    fn services(&mut self, raw: Vec<Spanned<RawSigner>>) -> Vec<Signer> {
+        for s in &raw {
+            if s.value.roles.is_some() {
+                self.problem(
+                    spos(s),
+                    format!(
+                        "service '{}' has `roles`; a service holds none, the approver it signs for does (see `trust.approvers`)",
+                        s.value.name
+                    ),
+                );
+            }
+        }
+        self.signers(raw, "service")
     }
 
     fn resolve_stage(

@@ -116,6 +116,10 @@ pub struct Policy {
     pub runners: Vec<Signer>,
     /// Keys trusted to sign approvals and waivers.
     pub approvers: Vec<Signer>,
+    /// Approval services (the registry server): keys that sign approvals on
+    /// behalf of the approver the statement names, who must be one of
+    /// `approvers`. They can sign nothing else.
+    pub services: Vec<Signer>,
     /// Stages by name.
     pub stages: BTreeMap<String, Stage>,
     /// Gate specs by name.

@@ -116,6 +116,8 @@ pub struct RawTrust {
     pub runners: Vec<Spanned<RawSigner>>,
     #[serde(default)]
     pub approvers: Vec<Spanned<RawSigner>>,
+    #[serde(default)]
+    pub services: Vec<Spanned<RawSigner>>,
 }
 
 #[derive(Debug, Deserialize)]

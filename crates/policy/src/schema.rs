@@ -58,7 +58,8 @@ pub fn json_schema() -> serde_json::Value {
             }},
             "trust": {"type": "object", "additionalProperties": false, "properties": {
                 "runners": {"type": "array", "items": signer},
-                "approvers": {"type": "array", "items": signer}
+                "approvers": {"type": "array", "items": signer},
+                "services": {"type": "array", "items": signer}
             }},
             "stages": {"type": "object", "minProperties": 1, "additionalProperties": {
                 "type": "object", "additionalProperties": false,

@@ -5,7 +5,11 @@
 //! right kind: runner keys for gate results, approver keys for approvals and
 //! waivers. Everything else is rejected with a reason, and rejected evidence
 //! never counts. The signer's identity is the policy's name for the key,
-//! never a name written inside the predicate.
+//! never a name written inside the predicate, with one exception the policy
+//! opts into: an approval signed by a key under `trust.services` (the
+//! registry server, which authenticated the person) counts for the approver
+//! it names, who must be listed under `trust.approvers`. A person approving
+//! both ways counts once, since both resolve to the same name.
 
 use portcullis_evidence::predicate::{
     ApprovalPredicate, GateResultPredicate, WaiverPredicate, APPROVAL_V1, GATE_RESULT_V1, WAIVER_V1,
@@ -22,6 +26,9 @@ pub struct Accepted<P> {
     pub predicate: P,
     /// The signer's identity in the policy.
     pub signer: String,
+    /// The service that signed on the signer's behalf, when it was not the
+    /// signer's own key.
+    pub via: Option<String>,
     /// The bundle line it came from.
     pub line: usize,
 }
@@ -106,10 +113,34 @@ pub fn classify(policy: &Policy, digest: &Sha256Digest, bundle: &Bundle) -> Evid
                 continue;
             }
         };
+        let via_service = if statement.predicate_type == APPROVAL_V1 && find_signer(env, right).is_none() {
+            find_signer(env, &policy.services)
+        } else {
+            None
+        };
+        if let Some(service) = via_service {
+            match on_behalf(policy, &statement.predicate, &service.name) {
+                Ok(person) => push(
+                    &mut ev.approvals,
+                    &mut ev.rejected,
+                    &statement.predicate,
+                    Signed {
+                        signer: person,
+                        via: Some(service.name.clone()),
+                        line,
+                    },
+                ),
+                Err(reason) => reject(&mut ev, reason),
+            }
+            continue;
+        }
         let Some(signer) = find_signer(env, right) else {
-            let reason = match find_signer(env, wrong) {
-                Some(s) => format!(
-                    "{} signed by {wrong_kind} '{}'; only {right_kind} keys may sign it",
+            let other = find_signer(env, wrong)
+                .map(|s| (wrong_kind, s))
+                .or_else(|| find_signer(env, &policy.services).map(|s| ("service", s)));
+            let reason = match other {
+                Some((kind, s)) => format!(
+                    "{} signed by {kind} '{}'; only {right_kind} keys may sign it",
                     kind_name(&statement.predicate_type),
                     s.name
                 ),
@@ -122,29 +153,20 @@ pub fn classify(policy: &Policy, digest: &Sha256Digest, bundle: &Bundle) -> Evid
             reject(&mut ev, reason);
             continue;
         };
-        let signer_name = signer.name.clone();
+        let signed = Signed {
+            signer: signer.name.clone(),
+            via: None,
+            line,
+        };
         match statement.predicate_type.as_str() {
             GATE_RESULT_V1 => push(
                 &mut ev.gate_results,
                 &mut ev.rejected,
                 &statement.predicate,
-                signer_name,
-                line,
+                signed,
             ),
-            APPROVAL_V1 => push(
-                &mut ev.approvals,
-                &mut ev.rejected,
-                &statement.predicate,
-                signer_name,
-                line,
-            ),
-            _ => push(
-                &mut ev.waivers,
-                &mut ev.rejected,
-                &statement.predicate,
-                signer_name,
-                line,
-            ),
+            APPROVAL_V1 => push(&mut ev.approvals, &mut ev.rejected, &statement.predicate, signed),
+            _ => push(&mut ev.waivers, &mut ev.rejected, &statement.predicate, signed),
         }
     }
     ev
@@ -158,22 +180,54 @@ fn kind_name(predicate_type: &str) -> &'static str {
     }
 }
 
+/// Who an approval signed by `service` counts for: the policy approver its
+/// predicate names.
+fn on_behalf(policy: &Policy, predicate: &serde_json::Value, service: &str) -> Result<String, String> {
+    let named = predicate
+        .get("approver")
+        .and_then(serde_json::Value::as_str)
+        .map(str::trim)
+        .unwrap_or_default();
+    if named.is_empty() {
+        return Err(format!(
+            "approval signed by service '{service}' names no approver"
+        ));
+    }
+    policy
+        .approvers
+        .iter()
+        .find(|a| a.name == named)
+        .map(|a| a.name.clone())
+        .ok_or_else(|| {
+            format!("approval signed by service '{service}' for '{named}', who is not an approver under `trust.approvers`")
+        })
+}
+
+struct Signed {
+    signer: String,
+    via: Option<String>,
+    line: usize,
+}
+
 fn push<P: DeserializeOwned>(
     out: &mut Vec<Accepted<P>>,
     rejected: &mut Vec<Rejected>,
     value: &serde_json::Value,
-    signer: String,
-    line: usize,
+    signed: Signed,
 ) {
     match serde_json::from_value::<P>(value.clone()) {
         Ok(predicate) => out.push(Accepted {
             predicate,
-            signer,
-            line,
+            signer: signed.signer,
+            via: signed.via,
+            line: signed.line,
         }),
         Err(e) => rejected.push(Rejected {
-            line,
-            reason: format!("signed by '{signer}' but the predicate is malformed: {e}"),
+            line: signed.line,
+            reason: format!(
+                "signed by '{}' but the predicate is malformed: {e}",
+                signed.signer
+            ),
         }),
     }
 }

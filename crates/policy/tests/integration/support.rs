@@ -119,6 +119,7 @@ pub fn result(
             },
         },
         signer: "ci".into(),
+        via: None,
         line: 1,
     }
 }
@@ -138,6 +139,7 @@ pub fn approval(
             expires,
         },
         signer: signer.into(),
+        via: None,
         line: 9,
     }
 }
@@ -159,6 +161,7 @@ pub fn waiver(
             expires: expires.into(),
         },
         signer: signer.into(),
+        via: None,
         line: 7,
     }
 }

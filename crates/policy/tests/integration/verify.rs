@@ -92,3 +92,89 @@ fn accepts_the_right_keys_and_rejects_everything_else_with_a_reason() {
         );
     }
 }
+
+fn approval_by(name: &str, stage: &str) -> serde_json::Value {
+    serde_json::to_value(ApprovalPredicate {
+        stage: stage.into(),
+        approver: name.into(),
+        comment: None,
+        signed_on: ago(1),
+        expires: None,
+    })
+    .unwrap()
+}
+
+#[test]
+fn a_service_signed_approval_counts_for_the_approver_it_names_and_only_once() {
+    let f = crate::support::Fixture::new(&["ci", "alice", "alice2", "bob", "carol", "mallory", "registry"]);
+    let yaml = crate::support::POLICY.replace(
+        "  approvers:\n",
+        "  services:\n    - { name: registry, key: registry.pub }\n  approvers:\n",
+    );
+    let p = f.load(&yaml);
+    assert_eq!(p.services.len(), 1);
+    let d = Sha256Digest([9; 32]);
+    let gr = serde_json::to_value(&result(&p, "smoke", Verdict::Pass, &ago(1), "dev").predicate).unwrap();
+    let reg = f.key("registry");
+    let bundle = Bundle {
+        location: "b".into(),
+        sha256: None,
+        envelopes: vec![
+            // alice through the server, and again with her own key: one person.
+            (1, env(reg, &d, APPROVAL_V1, approval_by("alice", "prod"))),
+            (
+                2,
+                env(f.key("alice"), &d, APPROVAL_V1, approval_by("alice", "prod")),
+            ),
+            // bob through the server only.
+            (3, env(reg, &d, APPROVAL_V1, approval_by("bob", "prod"))),
+            // The server may not vouch for someone the policy does not trust…
+            (4, env(reg, &d, APPROVAL_V1, approval_by("mallory", "prod"))),
+            // …nor sign gate results.
+            (5, env(reg, &d, GATE_RESULT_V1, gr)),
+            (6, env(reg, &d, APPROVAL_V1, approval_by("  ", "prod"))),
+        ],
+        corrupt: vec![],
+    };
+    let ev = classify(&p, &d, &bundle);
+    let who: Vec<(&str, Option<&str>)> = ev
+        .approvals
+        .iter()
+        .map(|a| (a.signer.as_str(), a.via.as_deref()))
+        .collect();
+    assert_eq!(
+        who,
+        [
+            ("alice", Some("registry")),
+            ("alice", None),
+            ("bob", Some("registry"))
+        ]
+    );
+    let reasons: Vec<(usize, &str)> = ev.rejected.iter().map(|r| (r.line, r.reason.as_str())).collect();
+    assert_eq!(reasons.len(), 3, "{reasons:?}");
+    assert!(
+        reasons[0].1.contains("for 'mallory', who is not an approver"),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons[1]
+            .1
+            .contains("signed by service 'registry'; only runner keys"),
+        "{reasons:?}"
+    );
+    assert!(reasons[2].1.contains("names no approver"), "{reasons:?}");
+
+    let decision = portcullis_policy::decide(&p, "prod", &ev, std::time::SystemTime::now());
+    assert_eq!(decision.approvers, ["alice", "bob"]);
+}
+
+#[test]
+fn a_service_with_roles_is_a_policy_error() {
+    let f = crate::support::Fixture::new(&["ci", "alice", "alice2", "bob", "carol", "registry"]);
+    let yaml = crate::support::POLICY.replace(
+        "  approvers:\n",
+        "  services:\n    - { name: registry, key: registry.pub, roles: [model-risk] }\n  approvers:\n",
+    );
+    let err = portcullis_policy::load(&f.write(&yaml)).unwrap_err().to_string();
+    assert!(err.contains("service 'registry' has `roles`"), "{err}");
+}
