@@ -137,41 +137,14 @@ pub fn verify(
     let manifest = digest_artifact(req.model, &DigestOptions::default(), observer)?;
     let decided = decide_bundle(req.policy, req.stage, store, &manifest.digest, clock)?;
     let summary = if req.summarise {
-        let predicate = VerificationSummaryPredicate {
-            input_attestations: decided
-                .bundle_sha256
-                .map(|d| ResourceDescriptor {
-                    digest: digest_set(&d),
-                    uri: decided.bundle.clone(),
-                })
-                .into_iter()
-                .collect(),
-            policy: ResourceDescriptor {
-                digest: digest_set(&req.policy.digest),
-                uri: req.policy.path.display().to_string(),
-            },
-            resource_uri: format!("file:{}", manifest.model_name),
-            time_verified: format_time(clock.now()),
-            verification_result: if decided.decision.allowed {
-                VerificationResult::Passed
-            } else {
-                VerificationResult::Failed
-            },
-            verified_levels: vec![format!("PORTCULLIS_STAGE_{}", req.stage.to_uppercase())],
-            verifier: Verifier {
-                id: "https://portcullis.dev/verifier".into(),
-                version: BTreeMap::from([("portcullis".to_string(), env!("CARGO_PKG_VERSION").to_string())]),
-            },
-        };
-        let statement = Statement::new(
-            Subject::sha256(&manifest.model_name, &manifest.digest),
-            VSA_V1,
-            serde_json::to_value(&predicate)?,
-        );
-        Some(match req.summary_key {
-            Some(key) => Summary::Envelope(Envelope::sign(&statement, key)?),
-            None => Summary::Statement(statement),
-        })
+        Some(summarise(
+            req.policy,
+            req.stage,
+            &manifest.model_name,
+            &decided,
+            clock,
+            req.summary_key,
+        )?)
     } else {
         None
     };
@@ -179,6 +152,58 @@ pub fn verify(
         model_name: manifest.model_name,
         decided,
         summary,
+    })
+}
+
+/// States a decision as a SLSA Verification Summary about the model
+/// (`model_name`, the decided digest), signed when `key` is given. `verify`
+/// uses it after recomputing the digest; the registry uses it to answer the
+/// deploy-time question for a digest it already knows.
+///
+/// # Errors
+/// Serialisation or signing failures.
+pub fn summarise(
+    policy: &Policy,
+    stage: &str,
+    model_name: &str,
+    decided: &Decided,
+    clock: &dyn Clock,
+    key: Option<&SigningKey>,
+) -> Result<Summary, EngineError> {
+    let predicate = VerificationSummaryPredicate {
+        input_attestations: decided
+            .bundle_sha256
+            .map(|d| ResourceDescriptor {
+                digest: digest_set(&d),
+                uri: decided.bundle.clone(),
+            })
+            .into_iter()
+            .collect(),
+        policy: ResourceDescriptor {
+            digest: digest_set(&policy.digest),
+            uri: policy.path.display().to_string(),
+        },
+        resource_uri: format!("file:{model_name}"),
+        time_verified: format_time(clock.now()),
+        verification_result: if decided.decision.allowed {
+            VerificationResult::Passed
+        } else {
+            VerificationResult::Failed
+        },
+        verified_levels: vec![format!("PORTCULLIS_STAGE_{}", stage.to_uppercase())],
+        verifier: Verifier {
+            id: "https://portcullis.dev/verifier".into(),
+            version: BTreeMap::from([("portcullis".to_string(), env!("CARGO_PKG_VERSION").to_string())]),
+        },
+    };
+    let statement = Statement::new(
+        Subject::sha256(model_name, &decided.digest),
+        VSA_V1,
+        serde_json::to_value(&predicate)?,
+    );
+    Ok(match key {
+        Some(key) => Summary::Envelope(Envelope::sign(&statement, key)?),
+        None => Summary::Statement(statement),
     })
 }
 

@@ -38,7 +38,7 @@
 //! | run a stage's gates, sign, append, decide | [`evaluate_stage`] |
 //! | run one gate ad hoc (no policy, no signing) | [`evaluate_gate`] |
 //! | decide from recorded evidence | [`decide`] |
-//! | deploy-side verification (+ VSA) | [`verify`] |
+//! | deploy-side verification (+ VSA) | [`verify`], [`summarise`] |
 //! | sign an approval or a waiver | [`approve`], [`waive`] |
 //! | everything recorded about a model, and each stage's decision | [`show`] |
 //! | a signed data manifest for the provenance gate | [`attest_data`] |
@@ -56,7 +56,7 @@ pub mod store;
 
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use data::{attest_data, DataAttestation};
-pub use decide::{decide, show, verify, Decided, Shown, Summary, Verification, VerifyRequest};
+pub use decide::{decide, show, summarise, verify, Decided, Shown, Summary, Verification, VerifyRequest};
 pub use error::{EngineError, ErrorCode};
 pub use evaluate::{
     digest_artifact, evaluate_gate, evaluate_stage, predicate_of, stage_gates, tool_info, GateRequest,

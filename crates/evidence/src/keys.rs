@@ -95,6 +95,12 @@ impl SigningKey {
         PublicKey::Ed25519(self.0.verifying_key())
     }
 
+    /// The ed25519 key itself, for formats signed outside DSSE (the
+    /// registry's log checkpoints are C2SP signed notes).
+    pub fn ed25519(&self) -> &ed25519_dalek::SigningKey {
+        &self.0
+    }
+
     /// Signs `message`.
     pub fn sign(&self, message: &[u8]) -> Vec<u8> {
         self.0.sign(message).to_bytes().to_vec()
