@@ -56,6 +56,23 @@ enum Command {
     Schema,
     /// Audit CI/CD pipeline definitions for missing or skippable model gates.
     AuditCi(cmd::audit_ci::Args),
+    /// Run the registry: evidence, promotion requests, approvals, stage aliases, audit log.
+    Server(cmd::server::Args),
+    /// Upload a model's evidence bundle to the registry.
+    Push(cmd::registry::PushArgs),
+    /// Ask the registry to move a stage to a digest (a promotion request).
+    Promote(cmd::registry::PromoteArgs),
+    /// List, show, approve or reject promotion requests on the registry.
+    #[command(subcommand)]
+    Request(cmd::registry::RequestCommand),
+    /// Which digest held a stage, when, approved by whom, on which evidence.
+    History(cmd::registry::HistoryArgs),
+    /// Create, list or revoke registry API tokens (admin).
+    #[command(subcommand)]
+    Token(cmd::registry::TokenCommand),
+    /// Check the registry's audit log against its signed checkpoints.
+    #[command(subcommand)]
+    Log(cmd::registry::LogCommand),
 }
 
 /// `scan` over a directory of thousands of small files allocates and frees
@@ -81,6 +98,13 @@ fn main() -> ExitCode {
         Command::Init(a) => cmd::init::run(a),
         Command::Schema => cmd::init::schema(),
         Command::AuditCi(a) => cmd::audit_ci::run(a),
+        Command::Server(a) => cmd::server::run(a),
+        Command::Push(a) => cmd::registry::push(a),
+        Command::Promote(a) => cmd::registry::promote(a),
+        Command::Request(c) => cmd::registry::request(c),
+        Command::History(a) => cmd::registry::history(a),
+        Command::Token(c) => cmd::registry::token(c),
+        Command::Log(c) => cmd::registry::log(c),
     };
     match result {
         Ok(code) => code.into(),
@@ -96,7 +120,12 @@ fn main() -> ExitCode {
                     shown.push_str(&text);
                 }
             }
-            common::Exit::Error.into()
+            // A conflict (the stage moved under a promotion) is a denial,
+            // not a usage error.
+            match e.downcast_ref::<cmd::registry::ServerError>() {
+                Some(s) if s.status == 409 => common::Exit::Denied.into(),
+                _ => common::Exit::Error.into(),
+            }
         }
     }
 }

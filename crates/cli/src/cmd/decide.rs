@@ -40,15 +40,23 @@ pub struct VerifyArgs {
     /// The stage being deployed to.
     #[arg(long)]
     pub stage: String,
-    /// The deployer's policy (required: it never comes from the evidence).
-    #[arg(long)]
-    pub policy: PathBuf,
+    /// The deployer's policy (required: it never comes from the evidence),
+    /// unless --server asks the registry, which holds its own.
+    #[arg(long, required_unless_present = "server")]
+    pub policy: Option<PathBuf>,
     /// Refuse unless the policy file's sha256 is exactly this.
     #[arg(long, value_name = "SHA256")]
     pub policy_sha256: Option<String>,
     /// The evidence directory.
-    #[arg(long)]
-    pub evidence: PathBuf,
+    #[arg(long, required_unless_present = "server")]
+    pub evidence: Option<PathBuf>,
+    /// Ask the registry at URL instead: the stage must hold this model's
+    /// recomputed digest and allow it now.
+    #[arg(long, value_name = "URL", conflicts_with_all = ["policy", "evidence", "policy_sha256", "key"])]
+    pub server: Option<String>,
+    /// The model's name in the registry (default: the path's final component).
+    #[arg(long, requires = "server")]
+    pub name: Option<String>,
     /// Write the decision as a SLSA Verification Summary statement to FILE
     /// (a DSSE envelope when --key is given).
     #[arg(long, value_name = "FILE")]
@@ -78,24 +86,36 @@ pub fn decide(args: Args) -> Result<Exit> {
 
 /// Runs `verify`.
 pub fn verify(args: VerifyArgs) -> Result<Exit> {
+    let (Some(policy_path), Some(evidence)) = (&args.policy, &args.evidence) else {
+        let server = crate::cmd::registry::ServerArgs {
+            server: args.server.clone().unwrap_or_default(),
+        };
+        return crate::cmd::registry::verify_remote(
+            &server,
+            args.name.as_deref(),
+            &args.stage,
+            &args.model,
+            args.attest.as_deref(),
+        );
+    };
     let pin = args
         .policy_sha256
         .as_deref()
         .map(Sha256Digest::from_hex)
         .transpose()
         .map_err(|e| anyhow::anyhow!("--policy-sha256: {e}"))?;
-    let policy = portcullis_engine::load_policy_pinned(&args.policy, pin.as_ref())?;
-    if !args.evidence.is_dir() {
+    let policy = portcullis_engine::load_policy_pinned(policy_path, pin.as_ref())?;
+    if !evidence.is_dir() {
         bail!(
             "evidence directory {} does not exist; fetch the model's evidence bundle before verifying",
-            args.evidence.display()
+            evidence.display()
         );
     }
     let key = match &args.key {
         Some(k) => Some(common::signing_key(Some(k), "verify --attest")?),
         None => None,
     };
-    let store = DirStore::new(&args.evidence);
+    let store = DirStore::new(evidence);
     let request = VerifyRequest {
         policy: &policy,
         stage: &args.stage,
@@ -109,6 +129,6 @@ pub fn verify(args: VerifyArgs) -> Result<Exit> {
         std::fs::write(path, text + "\n").with_context(|| format!("cannot write {}", path.display()))?;
     }
     let report = Report::of_decision(&policy, &done.decided.decision, &done.decided.digest);
-    args.out.emit(&report, Some(&args.policy.display().to_string()))?;
+    args.out.emit(&report, Some(&policy_path.display().to_string()))?;
     Ok(common::exit_of(&done.decided.decision))
 }

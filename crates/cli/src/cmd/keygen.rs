@@ -32,23 +32,7 @@ pub fn run(args: Args) -> Result<Exit> {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
     let key = SigningKey::generate();
-    let pem = key.to_pem()?;
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        opts.mode(0o600);
-    }
-    let mut f = opts
-        .open(&key_path)
-        .with_context(|| format!("cannot write {}", key_path.display()))?;
-    f.write_all(pem.as_bytes())?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        std::fs::set_permissions(&key_path, std::fs::Permissions::from_mode(0o600))?;
-    }
+    write_private(&key_path, &key.to_pem()?)?;
     std::fs::write(&pub_path, key.public().to_pem())
         .with_context(|| format!("cannot write {}", pub_path.display()))?;
     eprintln!(
@@ -58,4 +42,25 @@ pub fn run(args: Args) -> Result<Exit> {
         key.public().keyid()
     );
     Ok(Exit::Ok)
+}
+
+/// Writes a private key readable by its owner only (mode 0600).
+pub fn write_private(path: &std::path::Path, pem: &str) -> Result<()> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        opts.mode(0o600);
+    }
+    let mut f = opts
+        .open(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    f.write_all(pem.as_bytes())?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(())
 }

@@ -8,6 +8,8 @@ pub mod eval;
 pub mod init;
 pub mod keygen;
 pub mod manifest;
+pub mod registry;
 pub mod run;
 pub mod scan;
+pub mod server;
 pub mod show;

@@ -8,6 +8,7 @@ mod json_formats;
 mod json_snapshots;
 mod llm;
 mod ml_gates;
+mod registry;
 mod sarif_schema;
 mod scan;
 mod served;

@@ -1,0 +1,100 @@
+//! `portcullis server`: run the registry.
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use portcullis_engine::{SigningKey, SystemClock};
+use portcullis_server::store::SqliteStore;
+use portcullis_server::{Config, Registry};
+
+use crate::common::Exit;
+
+/// Arguments of `server`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Address to listen on (port 0 picks a free one; the first line on
+    /// stdout says which).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// The SQLite database file (created if missing).
+    #[arg(long, default_value = ".portcullis/registry.db")]
+    pub database: PathBuf,
+    /// The registry's signing key: signs API approvals, deploy-time
+    /// verification summaries and log checkpoints. Created with its .pub
+    /// beside it when missing; policies trust the .pub under `trust.services`.
+    #[arg(long, default_value = ".portcullis/registry.key")]
+    pub key: PathBuf,
+    /// A model the registry serves and its policy: NAME=POLICY_FILE (repeat).
+    #[arg(long = "policy", value_name = "NAME=FILE")]
+    pub policies: Vec<String>,
+    /// The audit log's origin (and checkpoint key name).
+    #[arg(long, default_value = "localhost/portcullis-registry")]
+    pub origin: String,
+}
+
+fn load_or_create_key(path: &Path) -> Result<SigningKey> {
+    if path.exists() {
+        return SigningKey::from_pem_file(path).with_context(|| format!("--key {}", path.display()));
+    }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let key = SigningKey::generate();
+    crate::cmd::keygen::write_private(path, &key.to_pem()?)?;
+    let public = path.with_extension("pub");
+    std::fs::write(&public, key.public().to_pem())
+        .with_context(|| format!("cannot write {}", public.display()))?;
+    eprintln!(
+        "created the registry key {} and {}; trust it in each policy under `trust.services`",
+        path.display(),
+        public.display()
+    );
+    Ok(key)
+}
+
+/// Runs `server`.
+pub fn run(args: Args) -> Result<Exit> {
+    let mut policies = Vec::new();
+    for p in &args.policies {
+        let Some((name, file)) = p.split_once('=') else {
+            bail!("--policy {p}: expected NAME=FILE, e.g. --policy fraud-detector=portcullis.yaml");
+        };
+        policies.push((name.trim().to_string(), PathBuf::from(file.trim())));
+    }
+    if policies.is_empty() {
+        eprintln!("warning: no --policy NAME=FILE given; the registry serves no models");
+    }
+    let key = load_or_create_key(&args.key)?;
+    let store = SqliteStore::open(&args.database)
+        .with_context(|| format!("--database {}", args.database.display()))?;
+    let config = Config {
+        policies,
+        key,
+        origin: args.origin,
+        bootstrap_token: std::env::var("PORTCULLIS_BOOTSTRAP_TOKEN").ok(),
+    };
+    let registry =
+        Registry::open(Arc::new(store), config, Arc::new(SystemClock)).map_err(anyhow::Error::msg)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", args.listen))?;
+        let addr = listener.local_addr()?;
+        println!("listening on http://{addr}");
+        std::io::stdout().flush()?;
+        let shutdown = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        portcullis_server::serve(listener, Arc::new(registry), shutdown)
+            .await
+            .context("server failed")
+    })?;
+    Ok(Exit::Ok)
+}

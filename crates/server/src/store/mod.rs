@@ -1,0 +1,300 @@
+//! The registry's state behind one trait, so SQLite and PostgreSQL are two
+//! implementations of the same behaviour (and one shared test suite,
+//! [`conformance`], runs against both).
+//!
+//! Every mutating call takes the audit-log entry describing it and commits
+//! the change and the log leaf in one transaction: there is no state change
+//! without its leaf, and no leaf without its change. Log indices are
+//! assigned inside that transaction, so they are dense and ordered by commit.
+
+use thiserror::Error;
+
+pub mod conformance;
+mod sqlite;
+
+pub use sqlite::SqliteStore;
+
+/// A store failure. Never shown to clients beyond "internal error".
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// The database refused or failed.
+    #[error("database: {0}")]
+    Db(String),
+    /// The database holds something this version cannot read.
+    #[error("database content: {0}")]
+    Corrupt(String),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Db(e.to_string())
+    }
+}
+
+/// Shorthand.
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// An API token as stored: only the hash of the secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRow {
+    /// Row id (what `token revoke` takes).
+    pub id: i64,
+    /// sha256 of the token secret, hex.
+    pub hash: String,
+    /// Who holds it.
+    pub identity: String,
+    /// `admin`, `runner`, `reader` or `approver[:<role>]`.
+    pub role: String,
+    /// RFC 3339.
+    pub created: String,
+    /// RFC 3339, when revoked.
+    pub revoked: Option<String>,
+}
+
+/// One evidence line to store.
+#[derive(Debug, Clone)]
+pub struct NewEvidence {
+    /// sha256 of the envelope's canonical JSON, hex (the content address).
+    pub sha256: String,
+    /// The envelope's canonical JSON.
+    pub envelope: String,
+    /// Whether it verified against the model's policy when pushed.
+    pub accepted: bool,
+    /// Why not, when rejected.
+    pub reason: Option<String>,
+    /// The audit entry recording the outcome.
+    pub audit: Vec<u8>,
+}
+
+/// What happened to one pushed line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pushed {
+    /// Stored for the first time (or upgraded from rejected to accepted).
+    New,
+    /// Already held with the same outcome; nothing changed.
+    Duplicate,
+}
+
+/// A promotion request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestRow {
+    /// Request id.
+    pub id: i64,
+    /// Model name.
+    pub model: String,
+    /// Target stage.
+    pub stage: String,
+    /// Digest to promote, hex.
+    pub digest: String,
+    /// The alias's digest when the request was opened (what the move
+    /// compares and swaps against); `None` when the stage was empty.
+    pub base: Option<String>,
+    /// `open`, `promoted`, `rejected` or `conflict`.
+    pub state: String,
+    /// Who opened it.
+    pub opened_by: String,
+    /// RFC 3339.
+    pub opened_at: String,
+    /// Who closed it (rejected it, or whose approval completed it).
+    pub closed_by: Option<String>,
+    /// RFC 3339.
+    pub closed_at: Option<String>,
+    /// The rejection's comment.
+    pub comment: Option<String>,
+}
+
+/// A stage alias's current digest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AliasRow {
+    /// Model.
+    pub model: String,
+    /// Stage.
+    pub stage: String,
+    /// Digest, hex.
+    pub digest: String,
+    /// RFC 3339.
+    pub moved_at: String,
+    /// The request that moved it.
+    pub request: i64,
+}
+
+/// One move of a stage alias, for history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AliasMove {
+    /// Model.
+    pub model: String,
+    /// Stage.
+    pub stage: String,
+    /// The digest it moved to, hex.
+    pub digest: String,
+    /// The digest it held before.
+    pub previous: Option<String>,
+    /// RFC 3339.
+    pub moved_at: String,
+    /// Who completed the move.
+    pub by: String,
+    /// The request.
+    pub request: i64,
+    /// The approvers the decision counted, JSON array.
+    pub approvers: String,
+    /// The evidence bundle's sha256 at decision time, hex.
+    pub evidence_sha256: Option<String>,
+    /// The audit-log index of the move.
+    pub log_index: u64,
+}
+
+/// Why an alias did not move.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MoveOutcome {
+    /// Moved; the log index of the move.
+    Moved(u64),
+    /// The alias no longer holds the digest the request was based on.
+    Conflict {
+        /// What the alias holds now.
+        current: Option<String>,
+    },
+}
+
+/// The registry's state.
+///
+/// Implementations are safe to call from many threads; each call is one
+/// transaction.
+pub trait Store: Send + Sync {
+    /// Appends a free-standing audit entry (e.g. a policy change) and
+    /// returns its index.
+    ///
+    /// # Errors
+    /// Database failures.
+    fn log_append(&self, entry: &[u8]) -> Result<u64>;
+    /// The number of log entries.
+    ///
+    /// # Errors
+    /// Database failures.
+    fn log_size(&self) -> Result<u64>;
+    /// Entries `[start, end)`, exact bytes.
+    ///
+    /// # Errors
+    /// Database failures.
+    fn log_entries(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>>;
+    /// Leaf hashes from `start` to the end, in order.
+    ///
+    /// # Errors
+    /// Database failures.
+    fn log_leaf_hashes(&self, start: u64) -> Result<Vec<[u8; 32]>>;
+
+    /// The policy digest last recorded for `model`.
+    ///
+    /// # Errors
+    /// Database failures.
+    fn policy_digest(&self, model: &str) -> Result<Option<String>>;
+    /// Records `model`'s policy digest, logging `audit`.
+    ///
+    /// # Errors
+    /// Database failures.
+    fn set_policy_digest(&self, model: &str, digest: &str, audit: &[u8]) -> Result<u64>;
+
+    /// Number of tokens, revoked included.
+    ///
+    /// # Errors
+    /// Database failures.
+    fn token_count(&self) -> Result<u64>;
+    /// Stores a token, logging `audit`; returns its id.
+    ///
+    /// # Errors
+    /// Database failures (a duplicate hash included).
+    fn insert_token(
+        &self,
+        hash: &str,
+        identity: &str,
+        role: &str,
+        created: &str,
+        audit: &[u8],
+    ) -> Result<i64>;
+    /// The unrevoked-or-revoked token with this hash.
+    ///
+    /// # Errors
+    /// Database failures.
+    fn token_by_hash(&self, hash: &str) -> Result<Option<TokenRow>>;
+    /// Every token.
+    ///
+    /// # Errors
+    /// Database failures.
+    fn tokens(&self) -> Result<Vec<TokenRow>>;
+    /// Revokes token `id`, logging `audit`; false when there is no such
+    /// unrevoked token.
+    ///
+    /// # Errors
+    /// Database failures.
+    fn revoke_token(&self, id: i64, at: &str, audit: &[u8]) -> Result<bool>;
+
+    /// Stores pushed evidence for `digest` under `model`, deduplicated by
+    /// content address, one outcome per line.
+    ///
+    /// # Errors
+    /// Database failures.
+    fn push_evidence(
+        &self,
+        model: &str,
+        digest: &str,
+        lines: &[NewEvidence],
+        at: &str,
+    ) -> Result<Vec<Pushed>>;
+    /// The accepted envelopes for `digest`, in the order they were stored.
+    ///
+    /// # Errors
+    /// Database failures.
+    fn evidence(&self, digest: &str) -> Result<Vec<String>>;
+    /// Digests pushed under `model`, oldest first.
+    ///
+    /// # Errors
+    /// Database failures.
+    fn versions(&self, model: &str) -> Result<Vec<String>>;
+
+    /// Opens a promotion request, logging `audit`; returns its id.
+    ///
+    /// # Errors
+    /// Database failures.
+    fn open_request(&self, req: &RequestRow, audit: &[u8]) -> Result<i64>;
+    /// One request.
+    ///
+    /// # Errors
+    /// Database failures.
+    fn request(&self, id: i64) -> Result<Option<RequestRow>>;
+    /// Requests in `state` (all when `None`), newest first.
+    ///
+    /// # Errors
+    /// Database failures.
+    fn requests(&self, state: Option<&str>) -> Result<Vec<RequestRow>>;
+    /// Closes an open request as `state`, logging `audit`; false when it was
+    /// not open.
+    ///
+    /// # Errors
+    /// Database failures.
+    fn close_request(
+        &self,
+        id: i64,
+        state: &str,
+        by: &str,
+        comment: Option<&str>,
+        at: &str,
+        audit: &[u8],
+    ) -> Result<bool>;
+
+    /// Moves `model`'s `stage` alias to `mv.digest` if it still holds
+    /// `expected` (compare-and-swap), closing request `mv.request` as
+    /// promoted, all in one transaction with the `audit` leaf.
+    ///
+    /// # Errors
+    /// Database failures.
+    fn move_alias(&self, expected: Option<&str>, mv: &AliasMove, audit: &[u8]) -> Result<MoveOutcome>;
+    /// The alias's current value.
+    ///
+    /// # Errors
+    /// Database failures.
+    fn alias(&self, model: &str, stage: &str) -> Result<Option<AliasRow>>;
+    /// Every move of the alias, oldest first.
+    ///
+    /// # Errors
+    /// Database failures.
+    fn alias_history(&self, model: &str, stage: &str) -> Result<Vec<AliasMove>>;
+}
