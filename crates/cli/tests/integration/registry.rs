@@ -17,6 +17,10 @@ impl Drop for Server {
 }
 
 fn start(q: &Quickstart) -> Server {
+    start_on(q, "registry.db")
+}
+
+fn start_on(q: &Quickstart, db: &str) -> Server {
     let bin = assert_cmd::cargo::cargo_bin("portcullis");
     let mut child = std::process::Command::new(bin)
         .current_dir(q.dir.path())
@@ -28,6 +32,8 @@ fn start(q: &Quickstart) -> Server {
             "keys/demo-registry.key",
             "--policy",
             "quickstart=registry.yaml",
+            "--database",
+            db,
         ])
         .env("PORTCULLIS_BOOTSTRAP_TOKEN", "boot-token")
         .stdout(Stdio::piped())
@@ -191,4 +197,126 @@ fn the_readme_server_path_works_and_a_changed_model_is_denied_at_deploy() {
         "{}",
         stderr(&again)
     );
+}
+
+fn checkpoint(http: &reqwest::blocking::Client, url: &str) -> Option<String> {
+    let r = http
+        .get(format!("{url}/v1/log/checkpoint"))
+        .bearer_auth("boot-token")
+        .send()
+        .ok()?;
+    r.status().is_success().then(|| r.text().ok()).flatten()
+}
+
+#[test]
+fn acknowledged_writes_survive_kill_9_and_the_log_stays_consistent() {
+    use std::sync::Mutex;
+    let q = Quickstart::new();
+    let http = reqwest::blocking::Client::new();
+    let acked: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    let notes: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    for round in 0..3 {
+        let mut s = start_on(&q, "kill.db");
+        let url = s.1.clone();
+        std::thread::scope(|sc| {
+            for client in 0..32 {
+                let (http, url, acked, notes) = (&http, &url, &acked, &notes);
+                sc.spawn(move || {
+                    for i in 0.. {
+                        let identity = format!("c{round}-{client}-{i}");
+                        let r = http
+                            .post(format!("{url}/v1/tokens"))
+                            .bearer_auth("boot-token")
+                            .json(&serde_json::json!({"identity": identity, "role": "reader"}))
+                            .send();
+                        match r {
+                            Ok(r) if r.status().as_u16() == 201 => acked.lock().unwrap().push(identity),
+                            _ => break,
+                        }
+                        if i % 8 == 0 {
+                            if let Some(n) = checkpoint(http, url) {
+                                notes.lock().unwrap().push(n);
+                            }
+                        }
+                    }
+                });
+            }
+            std::thread::sleep(std::time::Duration::from_millis(400 + 150 * round));
+            // SIGKILL: no shutdown hook runs.
+            s.0.kill().unwrap();
+            s.0.wait().unwrap();
+        });
+    }
+    let s = start_on(&q, "kill.db");
+    let listed: serde_json::Value = http
+        .get(format!("{}/v1/tokens", s.1))
+        .bearer_auth("boot-token")
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let held: std::collections::BTreeSet<&str> = listed["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["identity"].as_str().unwrap())
+        .collect();
+    let acked = acked.into_inner().unwrap();
+    assert!(
+        acked.len() > 100,
+        "too few writes to mean anything: {}",
+        acked.len()
+    );
+    let lost: Vec<&String> = acked.iter().filter(|a| !held.contains(a.as_str())).collect();
+    assert!(
+        lost.is_empty(),
+        "{} acknowledged writes lost, e.g. {:?}",
+        lost.len(),
+        &lost[..lost.len().min(5)]
+    );
+
+    // Every checkpoint handed out before a kill is a prefix of today's log.
+    let key: String = http
+        .get(format!("{}/v1/log/key", s.1))
+        .bearer_auth("boot-token")
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    let vkey = portcullis_tlog::VerifierKey::parse(key.trim()).unwrap();
+    let now = portcullis_tlog::Checkpoint::open(&checkpoint(&http, &s.1).unwrap(), vkey.name(), vkey.key())
+        .unwrap();
+    let notes = notes.into_inner().unwrap();
+    assert!(!notes.is_empty());
+    eprintln!(
+        "{} acknowledged writes across 3 kills, all present; {} checkpoints, log now {} entries",
+        acked.len(),
+        notes.len(),
+        now.size
+    );
+    for n in notes.iter().step_by((notes.len() / 40).max(1)) {
+        let old = portcullis_tlog::Checkpoint::open(n, vkey.name(), vkey.key()).unwrap();
+        let p: serde_json::Value = http
+            .get(format!(
+                "{}/v1/log/proof/consistency?from={}&to={}",
+                s.1, old.size, now.size
+            ))
+            .bearer_auth("boot-token")
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        let proof: Vec<[u8; 32]> = p["hashes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| {
+                portcullis_evidence::Sha256Digest::from_hex(h.as_str().unwrap())
+                    .unwrap()
+                    .0
+            })
+            .collect();
+        portcullis_tlog::verify_consistency(old.size, now.size, &old.root, &now.root, &proof)
+            .unwrap_or_else(|e| panic!("checkpoint of size {} is not a prefix: {e}", old.size));
+    }
 }
