@@ -83,10 +83,6 @@ pub struct Registry {
     promote: Mutex<()>,
 }
 
-fn hex(d: &[u8]) -> String {
-    d.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// Parses a digest from a path or body, as a client error when malformed.
 ///
 /// # Errors
@@ -481,7 +477,7 @@ impl Registry {
         now: &str,
     ) -> NewEvidence {
         let canonical = serde_json::to_string(envelope).unwrap_or_default();
-        let sha = hex(&Sha256::digest(canonical.as_bytes()));
+        let sha = Sha256Digest(Sha256::digest(canonical.as_bytes()).into()).to_hex();
         let bundle = Bundle {
             location: String::new(),
             sha256: None,

@@ -237,9 +237,10 @@ fn describe(req: &Value) {
     eprintln!(
         "request {id}: {} {} → {} is {state}",
         req["model"].as_str().unwrap_or("?"),
-        req["digest"]
-            .as_str()
-            .map_or("?".into(), |d| format!("{}…", &d[..d.len().min(12)])),
+        req["digest"].as_str().map_or("?".into(), |d| format!(
+            "{}…",
+            d.chars().take(12).collect::<String>()
+        )),
         req["stage"].as_str().unwrap_or("?"),
     );
     if let Some(reasons) = req
