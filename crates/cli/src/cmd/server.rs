@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use portcullis_engine::{SigningKey, SystemClock};
-use portcullis_server::store::SqliteStore;
+use portcullis_server::store::{PostgresStore, SqliteStore, Store};
 use portcullis_server::{Config, Registry};
 
 use crate::common::Exit;
@@ -19,9 +19,18 @@ pub struct Args {
     /// stdout says which).
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
-    /// The SQLite database file (created if missing).
-    #[arg(long, default_value = ".portcullis/registry.db")]
-    pub database: PathBuf,
+    /// Where the registry keeps its state: a SQLite file (created if
+    /// missing), or a PostgreSQL URL (`postgres://user@host/db`, or a
+    /// `host=… dbname=…` string) for several servers sharing one database.
+    /// Read from PORTCULLIS_DATABASE when set, so a password stays out of
+    /// the process list.
+    #[arg(
+        long,
+        env = "PORTCULLIS_DATABASE",
+        default_value = ".portcullis/registry.db",
+        hide_env_values = true
+    )]
+    pub database: String,
     /// The registry's signing key: signs API approvals, deploy-time
     /// verification summaries and log checkpoints. Created with its .pub
     /// beside it when missing; policies trust the .pub under `trust.services`.
@@ -55,6 +64,52 @@ fn load_or_create_key(path: &Path) -> Result<SigningKey> {
     Ok(key)
 }
 
+/// A PostgreSQL connection string, as opposed to a file path.
+fn is_postgres(database: &str) -> bool {
+    database.starts_with("postgres://")
+        || database.starts_with("postgresql://")
+        || (database.contains('=') && database.contains("dbname"))
+}
+
+/// The URL with any password replaced, for messages.
+fn redacted(database: &str) -> String {
+    if let Some((scheme, rest)) = database.split_once("://") {
+        if let Some((auth, host)) = rest.split_once('@') {
+            let user = auth.split(':').next().unwrap_or("");
+            return format!("{scheme}://{user}:***@{host}");
+        }
+        return database.to_string();
+    }
+    database
+        .split_whitespace()
+        .map(|kv| {
+            if kv.starts_with("password=") {
+                "password=***"
+            } else {
+                kv
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn open_store(database: &str) -> Result<Arc<dyn Store>> {
+    if is_postgres(database) {
+        let store = PostgresStore::connect(database).with_context(|| {
+            format!(
+                "--database {}: cannot use this PostgreSQL database; check that the server is up, \
+                 the user may connect and create tables, and the URL is right",
+                redacted(database)
+            )
+        })?;
+        eprintln!("registry state in PostgreSQL at {}", redacted(database));
+        return Ok(Arc::new(store));
+    }
+    let path = PathBuf::from(database);
+    let store = SqliteStore::open(&path).with_context(|| format!("--database {}", path.display()))?;
+    Ok(Arc::new(store))
+}
+
 /// Runs `server`.
 pub fn run(args: Args) -> Result<Exit> {
     let mut policies = Vec::new();
@@ -68,16 +123,14 @@ pub fn run(args: Args) -> Result<Exit> {
         eprintln!("warning: no --policy NAME=FILE given; the registry serves no models");
     }
     let key = load_or_create_key(&args.key)?;
-    let store = SqliteStore::open(&args.database)
-        .with_context(|| format!("--database {}", args.database.display()))?;
+    let store = open_store(&args.database)?;
     let config = Config {
         policies,
         key,
         origin: args.origin,
         bootstrap_token: std::env::var("PORTCULLIS_BOOTSTRAP_TOKEN").ok(),
     };
-    let registry =
-        Registry::open(Arc::new(store), config, Arc::new(SystemClock)).map_err(anyhow::Error::msg)?;
+    let registry = Registry::open(store, config, Arc::new(SystemClock)).map_err(anyhow::Error::msg)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

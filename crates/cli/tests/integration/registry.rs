@@ -57,6 +57,20 @@ fn start_on(q: &Quickstart, db: &str) -> Server {
 fn the_readme_server_path_works_and_a_changed_model_is_denied_at_deploy() {
     let q = Quickstart::new();
     let s = start(&q);
+    readme_path(&q, &s);
+}
+
+#[test]
+fn the_readme_server_path_works_on_postgres() {
+    let Some(db) = portcullis_server::store::testdb::TestDb::create() else {
+        return;
+    };
+    let q = Quickstart::new();
+    let s = start_on(&q, &db.url);
+    readme_path(&q, &s);
+}
+
+fn readme_path(q: &Quickstart, s: &Server) {
     let as_ = |token: &str, args: &[&str]| {
         let mut c = q.cmd(args);
         c.env("PORTCULLIS_SERVER", &s.1).env("PORTCULLIS_TOKEN", token);

@@ -1,6 +1,7 @@
-//! The registry's state behind one trait, so SQLite and PostgreSQL are two
-//! implementations of the same behaviour (and one shared test suite,
-//! [`conformance`], runs against both).
+//! The registry's state behind one trait, so SQLite ([`SqliteStore`], the
+//! embedded default) and PostgreSQL (`PostgresStore`, for registries shared
+//! by several servers) are two implementations of the same behaviour, and
+//! one shared test suite, [`conformance`], runs against both.
 //!
 //! Every mutating call takes the audit-log entry describing it and commits
 //! the change and the log leaf in one transaction: there is no state change
@@ -10,8 +11,14 @@
 use thiserror::Error;
 
 pub mod conformance;
+#[cfg(feature = "postgres")]
+mod postgres;
 mod sqlite;
+#[cfg(feature = "postgres")]
+pub mod testdb;
 
+#[cfg(feature = "postgres")]
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 /// A store failure. Never shown to clients beyond "internal error".

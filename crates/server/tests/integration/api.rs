@@ -6,7 +6,7 @@ use portcullis_evidence::predicate::{ApprovalPredicate, APPROVAL_V1};
 use portcullis_evidence::{Envelope, Sha256Digest, Statement, Subject};
 use portcullis_tlog::{Checkpoint, Tree};
 
-use crate::support::{boot, start, BOOT};
+use crate::support::{boot, start, start_on, Backend, Server, TestDb, BOOT, POLICY};
 
 fn approval_envelope(key: &portcullis_evidence::SigningKey, digest: &Sha256Digest, who: &str) -> Envelope {
     let p = ApprovalPredicate {
@@ -29,7 +29,18 @@ fn approval_envelope(key: &portcullis_evidence::SigningKey, digest: &Sha256Diges
 
 #[test]
 fn prod_moves_only_after_two_distinct_approvers_and_the_deploy_question_answers_with_a_signed_summary() {
-    let s = start();
+    promotion_flow(start());
+}
+
+#[test]
+fn prod_moves_only_after_two_distinct_approvers_and_the_deploy_question_answers_with_a_signed_summary_on_postgres(
+) {
+    if let Some(db) = TestDb::create() {
+        promotion_flow(start_on(POLICY, Backend::Postgres(db.url.clone())));
+    }
+}
+
+fn promotion_flow(s: Server) {
     let ci = s.token("ci", "runner");
     let alice = s.token("alice", "approver");
     let bob = s.token("bob", "approver:model-risk");
@@ -203,7 +214,17 @@ fn approvals_that_could_not_count_are_refused_before_signing() {
 
 #[test]
 fn two_promotions_from_the_same_base_exactly_one_wins() {
-    let s = start();
+    racing_promotions(start());
+}
+
+#[test]
+fn two_promotions_from_the_same_base_exactly_one_wins_on_postgres() {
+    if let Some(db) = TestDb::create() {
+        racing_promotions(start_on(POLICY, Backend::Postgres(db.url.clone())));
+    }
+}
+
+fn racing_promotions(s: Server) {
     let ci = s.token("ci", "runner");
     let alice = s.token("alice", "approver");
     let bob = s.token("bob", "approver");
@@ -538,7 +559,17 @@ fn unhex(s: &serde_json::Value) -> [u8; 32] {
 
 #[test]
 fn the_log_proves_every_change_and_survives_a_restart() {
-    let s = start();
+    log_and_restart(start());
+}
+
+#[test]
+fn the_log_proves_every_change_and_survives_a_restart_on_postgres() {
+    if let Some(db) = TestDb::create() {
+        log_and_restart(start_on(POLICY, Backend::Postgres(db.url.clone())));
+    }
+}
+
+fn log_and_restart(s: Server) {
     let ci = s.token("ci", "runner");
     let (digest, bundle) = s.run_dev("dev");
     s.push(&ci, &digest, &bundle);
@@ -610,8 +641,8 @@ fn the_log_proves_every_change_and_survives_a_restart() {
     .unwrap();
 
     // Restart over the same database: the new tree extends the old one.
-    let (dir, keys, rk) = s.stop();
-    let s = boot(dir, keys, rk);
+    let (dir, keys, rk, backend) = s.stop();
+    let s = boot(dir, keys, rk, backend);
     s.token("auditor", "reader");
     let note2 = s.call("GET", "/v1/log/checkpoint", Some(&ci), None).1;
     let cp2 = Checkpoint::open(note2.as_str().unwrap(), vkey.name(), vkey.key()).unwrap();

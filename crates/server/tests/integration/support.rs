@@ -1,5 +1,6 @@
-//! A registry on 127.0.0.1:0 over a SQLite file in a temp dir, keys and a
-//! policy written there, and a blocking HTTP client.
+//! A registry on 127.0.0.1:0 over a SQLite file in a temp dir (or a fresh
+//! PostgreSQL database), keys and a policy written there, and a blocking
+//! HTTP client.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -7,7 +8,8 @@ use std::sync::Arc;
 use portcullis_engine::store::DirStore;
 use portcullis_engine::{SigningKey, Silent, StageRequest, SystemClock};
 use portcullis_evidence::Sha256Digest;
-use portcullis_server::store::SqliteStore;
+pub use portcullis_server::store::testdb::TestDb;
+use portcullis_server::store::{PostgresStore, SqliteStore, Store};
 use portcullis_server::{Config, Registry};
 use serde_json::Value;
 
@@ -33,6 +35,15 @@ gates:
   smoke: { kind: command, argv: ["true"] }
 "#;
 
+/// Where a test registry keeps its state.
+#[derive(Debug, Clone)]
+pub enum Backend {
+    /// `registry.db` in the server's temp dir.
+    Sqlite,
+    /// A connection string to a database of its own ([`TestDb`]).
+    Postgres(String),
+}
+
 pub const BOOT: &str = "boot-secret-for-tests";
 
 pub struct Server {
@@ -41,6 +52,7 @@ pub struct Server {
     pub http: reqwest::blocking::Client,
     pub keys: Vec<(String, SigningKey)>,
     pub registry_key: SigningKey,
+    pub backend: Backend,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -77,6 +89,10 @@ pub fn start() -> Server {
 }
 
 pub fn start_with(policy: &str) -> Server {
+    start_on(policy, Backend::Sqlite)
+}
+
+pub fn start_on(policy: &str, backend: Backend) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let keys = write_keys(dir.path(), &["ci", "alice", "bob", "carol", "mallory"]);
     let registry_key = SigningKey::generate();
@@ -84,19 +100,27 @@ pub fn start_with(policy: &str) -> Server {
     std::fs::create_dir_all(dir.path().join("model")).unwrap();
     std::fs::write(dir.path().join("model/weights.bin"), b"weights v1").unwrap();
     std::fs::write(dir.path().join("portcullis.yaml"), policy).unwrap();
-    boot(dir, keys, registry_key)
+    boot(dir, keys, registry_key, backend)
 }
 
 /// (Re)starts a registry over the database in `dir`.
-pub fn boot(dir: tempfile::TempDir, keys: Vec<(String, SigningKey)>, registry_key: SigningKey) -> Server {
-    let store = SqliteStore::open(&dir.path().join("registry.db")).unwrap();
+pub fn boot(
+    dir: tempfile::TempDir,
+    keys: Vec<(String, SigningKey)>,
+    registry_key: SigningKey,
+    backend: Backend,
+) -> Server {
+    let store: Arc<dyn Store> = match &backend {
+        Backend::Sqlite => Arc::new(SqliteStore::open(&dir.path().join("registry.db")).unwrap()),
+        Backend::Postgres(url) => Arc::new(PostgresStore::connect(url).unwrap()),
+    };
     let config = Config {
         policies: vec![("m".into(), dir.path().join("portcullis.yaml"))],
         key: dup(&registry_key),
         origin: "test.local/registry".into(),
         bootstrap_token: Some(BOOT.into()),
     };
-    let registry = Arc::new(Registry::open(Arc::new(store), config, Arc::new(SystemClock)).unwrap());
+    let registry = Arc::new(Registry::open(store, config, Arc::new(SystemClock)).unwrap());
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let (addr_tx, addr_rx) = std::sync::mpsc::channel();
     let thread = std::thread::spawn(move || {
@@ -122,6 +146,7 @@ pub fn boot(dir: tempfile::TempDir, keys: Vec<(String, SigningKey)>, registry_ke
         http: reqwest::blocking::Client::new(),
         keys,
         registry_key,
+        backend,
         stop: Some(tx),
         thread: Some(thread),
     }
@@ -137,7 +162,7 @@ impl Server {
     }
 
     /// Stops the server and gives back what a restart needs.
-    pub fn stop(mut self) -> (tempfile::TempDir, Vec<(String, SigningKey)>, SigningKey) {
+    pub fn stop(mut self) -> (tempfile::TempDir, Vec<(String, SigningKey)>, SigningKey, Backend) {
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
         }
@@ -145,7 +170,12 @@ impl Server {
             t.join().unwrap();
         }
         let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
-        (dir, std::mem::take(&mut self.keys), dup(&self.registry_key))
+        (
+            dir,
+            std::mem::take(&mut self.keys),
+            dup(&self.registry_key),
+            self.backend.clone(),
+        )
     }
 
     pub fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<&str>) -> (u16, Value) {
