@@ -32,6 +32,7 @@ pub mod error;
 pub mod log;
 pub mod registry;
 pub mod store;
+pub mod tls;
 
 use std::sync::Arc;
 
@@ -47,6 +48,22 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     axum::serve(listener, api::router(registry))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// Serves `registry` over HTTPS on `listener` until `shutdown` resolves;
+/// `tls` comes from [`tls::server_config`].
+///
+/// # Errors
+/// The listener fails.
+pub async fn serve_tls(
+    listener: tokio::net::TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    registry: Arc<Registry>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(tls::TlsListener::new(listener, tls)?, api::router(registry))
         .with_graceful_shutdown(shutdown)
         .await
 }

@@ -57,6 +57,10 @@ pub struct VerifyArgs {
     /// The model's name in the registry (default: the path's final component).
     #[arg(long, requires = "server")]
     pub name: Option<String>,
+    /// Trust this PEM CA certificate for an https:// registry, in addition
+    /// to the system's roots; also PORTCULLIS_CA_CERT.
+    #[arg(long, env = "PORTCULLIS_CA_CERT", value_name = "PEM")]
+    pub ca_cert: Option<PathBuf>,
     /// Write the decision as a SLSA Verification Summary statement to FILE
     /// (a DSSE envelope when --key is given).
     #[arg(long, value_name = "FILE")]
@@ -89,6 +93,7 @@ pub fn verify(args: VerifyArgs) -> Result<Exit> {
     let (Some(policy_path), Some(evidence)) = (&args.policy, &args.evidence) else {
         let server = crate::cmd::registry::ServerArgs {
             server: args.server.clone().unwrap_or_default(),
+            ca_cert: args.ca_cert.clone(),
         };
         return crate::cmd::registry::verify_remote(
             &server,

@@ -23,6 +23,10 @@ pub struct ServerArgs {
     /// PORTCULLIS_TOKEN.
     #[arg(long, env = "PORTCULLIS_SERVER", value_name = "URL")]
     pub server: String,
+    /// Trust this PEM CA certificate (or bundle) for an https:// registry,
+    /// in addition to the system's roots; also PORTCULLIS_CA_CERT.
+    #[arg(long, env = "PORTCULLIS_CA_CERT", value_name = "PEM")]
+    pub ca_cert: Option<PathBuf>,
 }
 
 /// A registry client.
@@ -39,10 +43,24 @@ impl Client {
         if !(base.starts_with("http://") || base.starts_with("https://")) {
             bail!("--server {base}: expected an http:// or https:// URL");
         }
-        let http = reqwest::blocking::Client::builder()
-            .timeout(Duration::from_secs(60))
-            .build()
-            .context("cannot build the HTTP client")?;
+        let mut builder = reqwest::blocking::Client::builder().timeout(Duration::from_secs(60));
+        if let Some(path) = &args.ca_cert {
+            let pem =
+                std::fs::read(path).with_context(|| format!("--ca-cert {}: cannot read", path.display()))?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem).with_context(|| {
+                format!(
+                    "--ca-cert {}: expected PEM `BEGIN CERTIFICATE` blocks",
+                    path.display()
+                )
+            })?;
+            if certs.is_empty() {
+                bail!("--ca-cert {}: no `BEGIN CERTIFICATE` block found", path.display());
+            }
+            for cert in certs {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        let http = builder.build().context("cannot build the HTTP client")?;
         Ok(Client {
             base,
             token: std::env::var("PORTCULLIS_TOKEN")

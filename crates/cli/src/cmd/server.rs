@@ -42,6 +42,14 @@ pub struct Args {
     /// The audit log's origin (and checkpoint key name).
     #[arg(long, default_value = "localhost/portcullis-registry")]
     pub origin: String,
+    /// Serve HTTPS with this PEM certificate chain (leaf first); needs
+    /// --tls-key. Without it the server speaks plain HTTP, for 127.0.0.1 or
+    /// behind a TLS-terminating proxy.
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The certificate's private key in PEM (PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 }
 
 fn load_or_create_key(path: &Path) -> Result<SigningKey> {
@@ -130,6 +138,10 @@ pub fn run(args: Args) -> Result<Exit> {
         origin: args.origin,
         bootstrap_token: std::env::var("PORTCULLIS_BOOTSTRAP_TOKEN").ok(),
     };
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(portcullis_server::tls::server_config(cert, key)?),
+        _ => None,
+    };
     let registry = Registry::open(store, config, Arc::new(SystemClock)).map_err(anyhow::Error::msg)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -140,14 +152,20 @@ pub fn run(args: Args) -> Result<Exit> {
             .await
             .with_context(|| format!("cannot listen on {}", args.listen))?;
         let addr = listener.local_addr()?;
-        println!("listening on http://{addr}");
+        println!(
+            "listening on {}://{addr}",
+            if tls.is_some() { "https" } else { "http" }
+        );
         std::io::stdout().flush()?;
         let shutdown = async {
             let _ = tokio::signal::ctrl_c().await;
         };
-        portcullis_server::serve(listener, Arc::new(registry), shutdown)
-            .await
-            .context("server failed")
+        let registry = Arc::new(registry);
+        match tls {
+            Some(tls) => portcullis_server::serve_tls(listener, tls, registry, shutdown).await,
+            None => portcullis_server::serve(listener, registry, shutdown).await,
+        }
+        .context("server failed")
     })?;
     Ok(Exit::Ok)
 }

@@ -7,7 +7,8 @@ use std::process::{Child, Stdio};
 
 use crate::support::{stderr, stdout, Quickstart};
 
-struct Server(Child, String);
+/// The server process, its URL and, for HTTPS, the CA file to trust.
+struct Server(Child, String, Option<std::path::PathBuf>);
 
 impl Drop for Server {
     fn drop(&mut self) {
@@ -21,6 +22,14 @@ fn start(q: &Quickstart) -> Server {
 }
 
 fn start_on(q: &Quickstart, db: &str) -> Server {
+    start_with(q, db, &[])
+}
+
+fn tls_fixtures() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../server/tests/fixtures/tls")
+}
+
+fn start_with(q: &Quickstart, db: &str, extra: &[&str]) -> Server {
     let bin = assert_cmd::cargo::cargo_bin("portcullis");
     let mut child = std::process::Command::new(bin)
         .current_dir(q.dir.path())
@@ -35,6 +44,7 @@ fn start_on(q: &Quickstart, db: &str) -> Server {
             "--database",
             db,
         ])
+        .args(extra)
         .env("PORTCULLIS_BOOTSTRAP_TOKEN", "boot-token")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -49,8 +59,10 @@ fn start_on(q: &Quickstart, db: &str) -> Server {
         .strip_prefix("listening on ")
         .unwrap_or_else(|| panic!("first line was '{first}'"))
         .to_string();
-    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
-    Server(child, url)
+    let tls = !extra.is_empty();
+    let scheme = if tls { "https" } else { "http" };
+    assert!(url.starts_with(&format!("{scheme}://127.0.0.1:")), "{url}");
+    Server(child, url, tls.then(|| tls_fixtures().join("ca.pem")))
 }
 
 #[test]
@@ -70,10 +82,38 @@ fn the_readme_server_path_works_on_postgres() {
     readme_path(&q, &s);
 }
 
+#[test]
+fn the_readme_server_path_works_over_https() {
+    let q = Quickstart::new();
+    let (cert, key) = (
+        tls_fixtures().join("server.pem"),
+        tls_fixtures().join("server.key"),
+    );
+    let (cert, key) = (cert.to_str().unwrap(), key.to_str().unwrap());
+    let s = start_with(&q, "registry.db", &["--tls-cert", cert, "--tls-key", key]);
+    readme_path(&q, &s);
+    // Without the CA the client refuses the server, and says where.
+    let refused = q
+        .cmd(&["history", "quickstart", "--stage", "prod"])
+        .env("PORTCULLIS_SERVER", &s.1)
+        .env("PORTCULLIS_TOKEN", "boot-token")
+        .env_remove("PORTCULLIS_CA_CERT")
+        .assert()
+        .failure();
+    assert!(
+        stderr(&refused).contains("cannot reach the registry"),
+        "{}",
+        stderr(&refused)
+    );
+}
+
 fn readme_path(q: &Quickstart, s: &Server) {
     let as_ = |token: &str, args: &[&str]| {
         let mut c = q.cmd(args);
         c.env("PORTCULLIS_SERVER", &s.1).env("PORTCULLIS_TOKEN", token);
+        if let Some(ca) = &s.2 {
+            c.env("PORTCULLIS_CA_CERT", ca);
+        }
         c.assert()
     };
     let ci = stdout(

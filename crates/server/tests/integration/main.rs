@@ -5,3 +5,4 @@
 mod api;
 mod store;
 mod support;
+mod tls;
