@@ -15,6 +15,8 @@ use std::io::{Read, Write};
 use portcullis_evidence::Severity;
 
 use crate::detect::Format;
+use crate::policy::PickleContext;
+use crate::reading::Reading;
 use crate::scanner::{join, FileScan};
 
 /// Where zip bytes come from: memory, or a file read on demand so that a
@@ -277,13 +279,16 @@ pub(crate) fn scan_zip(fs: &mut FileScan<'_>, member: &str, src: &Src<'_>, depth
         }
         let sub = join(member, &e.name);
         if !names.insert(e.name.clone()) {
-            fs.report(
-                "zip-header-mismatch",
-                Severity::Medium,
+            // Both copies are scanned below; which one a loader takes is
+            // the divergence.
+            fs.report_divergence(
                 &sub,
-                Some(e.local as u64),
-                Some(&e.name),
-                "duplicate member name: loaders pick different copies",
+                e.local as u64,
+                (Reading::ZipFirstOfName, Reading::ZipLastOfName),
+                &format!(
+                    "two members are named '{}' and loaders pick different copies",
+                    e.name
+                ),
             );
         }
         if escapes(&e.name) {
@@ -324,34 +329,141 @@ pub(crate) fn scan_zip(fs: &mut FileScan<'_>, member: &str, src: &Src<'_>, depth
             continue;
         };
         let body: &[u8] = &body;
-        match e.method {
-            0 => {
-                fs.scan_blob(&sub, body, depth + 1);
-            }
-            8 => {
-                if let Some(bytes) = inflate_bounded(fs, &sub, body, e.usize_) {
-                    fs.scan_blob(&sub, &bytes, depth + 1);
-                }
-            }
-            m => {
-                let frag = format!("method {m}");
-                fs.report(
-                    "zip-unsupported-member",
-                    Severity::High,
-                    &sub,
-                    Some(e.local as u64),
-                    Some(&frag),
-                    format!("compression method {m} cannot be inspected"),
-                );
-            }
-        }
+        // A checkpoint's data.pkl may import only what torch.save writes.
+        let ctx = if is_torch && e.name.ends_with("data.pkl") {
+            PickleContext::TorchCheckpoint
+        } else {
+            PickleContext::Plain
+        };
+        let outer = std::mem::replace(&mut fs.pickle_context, ctx);
+        scan_member(fs, &sub, body, e.method, e.local, e.usize_, depth);
+        fs.pickle_context = outer;
     }
+    hidden_local_members(fs, member, src, &eocd, &entries, depth);
     if is_torch {
         Some(Format::PytorchZip)
     } else if is_keras {
         Some(Format::KerasZip)
     } else {
         None
+    }
+}
+
+/// Scans one member's stored or deflated bytes; other methods are a finding.
+fn scan_member(
+    fs: &mut FileScan<'_>,
+    sub: &str,
+    body: &[u8],
+    method: u16,
+    at: usize,
+    declared: u64,
+    depth: u32,
+) {
+    match method {
+        0 => {
+            fs.scan_blob(sub, body, depth + 1);
+        }
+        8 => {
+            if let Some(bytes) = inflate_bounded(fs, sub, body, declared) {
+                fs.scan_blob(sub, &bytes, depth + 1);
+            }
+        }
+        m => {
+            let frag = format!("method {m}");
+            fs.report(
+                "zip-unsupported-member",
+                Severity::High,
+                sub,
+                Some(at as u64),
+                Some(&frag),
+                format!("compression method {m} cannot be inspected"),
+            );
+        }
+    }
+}
+
+/// The local-header reading: walks local headers from the start of the
+/// archive as a streaming extractor does. A local header that no
+/// central-directory entry points at is a member the central-directory
+/// reading never sees: a divergence, and its content is scanned in that
+/// reading. The walk stops at the first bytes that are not a local header
+/// it can step over.
+fn hidden_local_members(
+    fs: &mut FileScan<'_>,
+    member: &str,
+    src: &Src<'_>,
+    eocd: &Eocd,
+    entries: &[Entry],
+    depth: u32,
+) {
+    let known: std::collections::HashMap<usize, u64> = entries.iter().map(|e| (e.local, e.csize)).collect();
+    let mut at = eocd.base;
+    let mut steps = 0usize;
+    while steps < fs.opts.limits.max_members.saturating_add(1) && at < eocd.cd_start {
+        steps += 1;
+        let Some(head) = src.get(at, at.saturating_add(30)) else {
+            return;
+        };
+        let head: &[u8] = &head;
+        if head.get(..4) != Some(b"PK\x03\x04") {
+            return;
+        }
+        let (Some(flags), Some(method), Some(lcsize), Some(lusize), Some(nlen), Some(xlen)) = (
+            u16le(head, 6),
+            u16le(head, 8),
+            u32le(head, 18),
+            u32le(head, 22),
+            u16le(head, 26),
+            u16le(head, 28),
+        ) else {
+            return;
+        };
+        let data = at + 30 + usize::from(nlen) + usize::from(xlen);
+        let csize = match known.get(&at) {
+            Some(c) => *c,
+            None => {
+                let name_bytes = src.get(at + 30, at + 30 + usize::from(nlen));
+                let name = name_bytes
+                    .as_deref()
+                    .map(String::from_utf8_lossy)
+                    .unwrap_or_default();
+                let sub = join(member, &name);
+                fs.report_divergence(
+                    &sub,
+                    at as u64,
+                    (Reading::ZipCentralDirectory, Reading::ZipLocalHeaders),
+                    &format!(
+                        "a local header at byte {at} holds member '{name}', which the central directory does not list"
+                    ),
+                );
+                if flags & 0x08 != 0 && lcsize == 0 {
+                    // Size only in a trailing descriptor: cannot step over it.
+                    return;
+                }
+                let len = usize::try_from(lcsize).unwrap_or(usize::MAX);
+                if let Some(body) = data.checked_add(len).and_then(|end| src.get(data, end)) {
+                    let body: &[u8] = &body;
+                    fs.members += 1;
+                    let saved = fs.reading.replace(Reading::ZipLocalHeaders);
+                    scan_member(fs, &sub, body, method, at, u64::from(lusize), depth);
+                    fs.reading = saved;
+                }
+                u64::from(lcsize)
+            }
+        };
+        let Some(next) = usize::try_from(csize).ok().and_then(|c| data.checked_add(c)) else {
+            return;
+        };
+        // A data descriptor (with or without its signature) may follow.
+        at = next;
+        if flags & 0x08 != 0 {
+            let sig = src.get(at, at.saturating_add(4));
+            at += if sig.as_deref() == Some(b"PK\x07\x08") {
+                16
+            } else {
+                12
+            };
+        }
     }
 }
 
@@ -382,7 +494,17 @@ fn check_local(fs: &mut FileScan<'_>, sub: &str, src: &Src<'_>, e: &Entry) -> Op
     let lname = lname_bytes.as_deref().map(String::from_utf8_lossy);
     let mut diffs = Vec::new();
     if lname.as_deref() != Some(e.name.as_str()) {
-        diffs.push(format!("name '{}'", lname.unwrap_or_default()));
+        // Streaming extractors name the member after its local header.
+        let local = lname.unwrap_or_default();
+        fs.report_divergence(
+            sub,
+            at as u64,
+            (Reading::ZipCentralDirectory, Reading::ZipLocalHeaders),
+            &format!(
+                "the local header names the member '{local}', the central directory '{}'",
+                e.name
+            ),
+        );
     }
     if lmethod != e.method {
         diffs.push(format!("method {lmethod} vs {}", e.method));

@@ -29,6 +29,7 @@ mod pickle;
 mod pickle_scan;
 mod policy;
 mod proto;
+mod reading;
 mod rules;
 mod safetensors;
 mod scanner;

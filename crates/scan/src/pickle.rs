@@ -40,8 +40,25 @@ enum V<'a> {
     List(u32),
     Dict(u32),
     Obj(u32),
+    /// A value reached by attribute traversal or an import-like call: what
+    /// it names and the steps that reached it.
+    Derived(Rc<Derived>),
     Other,
 }
+
+/// A value the walker followed through calls and `BUILD`s on imported
+/// objects (`numpy.size(obj, 'eval')` after `BUILD` set `obj.shape` to
+/// `numpy.__builtins__` yields `builtins.eval`).
+#[derive(Debug)]
+struct Derived {
+    /// The dotted name the value stands for.
+    name: Rc<str>,
+    /// The steps that reached it, for the finding.
+    chain: Rc<str>,
+}
+
+/// Longest chain kept in a finding.
+const CHAIN_CAP: usize = 400;
 
 /// A string value: borrowed from the pickle bytes when the opcode carries it
 /// verbatim (the common case, and no allocation), owned when it had to be
@@ -136,6 +153,29 @@ pub(crate) enum Event<'a> {
     Bomb { offset: usize, why: String },
     /// Framing that CPython would reject or that straddles frames.
     Frame { offset: usize, why: String },
+    /// Framing that makes loaders read different opcode streams.
+    Divergence { offset: usize, why: String },
+    /// A call of a value reached by traversal rather than imported by name.
+    Call {
+        name: String,
+        chain: String,
+        offset: usize,
+        op: &'static str,
+    },
+}
+
+/// How a loader reads the frames of a protocol 4/5 stream (PEP 3154).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum Reading {
+    /// Frames as prefetch hints: opcodes run on across frame ends, as
+    /// CPython's C unpickler reads a stream held in memory (`pickle.loads`).
+    #[default]
+    FramesIgnored,
+    /// Frames as units: an operand that does not fit in what is left of
+    /// its frame is read from the frame's end, the rest of the frame
+    /// dropped, as the C unpickler does when it reads from a file
+    /// (CPython issue 154848).
+    FrameBounded,
 }
 
 /// Why a stream walk stopped early.
@@ -155,6 +195,8 @@ pub(crate) struct WalkCfg {
     pub max_memo: usize,
     pub max_stack: usize,
     pub deadline: Instant,
+    /// Which reading of the frames to take.
+    pub reading: Reading,
 }
 
 /// Walks one pickle stream starting at `start`; returns the offset just past
@@ -249,6 +291,7 @@ pub(crate) fn looks_like_pickle(data: &[u8]) -> bool {
         max_memo: 1024,
         max_stack: 1024,
         deadline: Instant::now() + std::time::Duration::from_secs(1),
+        reading: Reading::FramesIgnored,
     };
     let mut ops = 0u64;
     let mut imports = false;
@@ -341,7 +384,22 @@ fn err(offset: usize, msg: impl Into<String>) -> WalkError {
 }
 
 impl<'a> Walker<'a, '_> {
+    /// In the frame-bounded reading, an operand of `n` bytes that does not
+    /// fit in the rest of its frame starts at the frame's end instead.
+    fn bound_to_frame(&mut self, n: usize) {
+        if self.cfg.reading != Reading::FrameBounded {
+            return;
+        }
+        if let Some(end) = self.frame_end {
+            if self.pos < end && self.pos.saturating_add(n) > end {
+                self.pos = end;
+                self.frame_end = None;
+            }
+        }
+    }
+
     fn take(&mut self, n: usize, at: usize) -> Result<&'a [u8], WalkError> {
+        self.bound_to_frame(n);
         let end = self
             .pos
             .checked_add(n)
@@ -362,6 +420,14 @@ impl<'a> Walker<'a, '_> {
     }
 
     fn line(&mut self, at: usize) -> Result<&'a [u8], WalkError> {
+        if self.cfg.reading == Reading::FrameBounded {
+            if let Some(end) = self.frame_end {
+                let rest = self.data.get(self.pos..end).unwrap_or(&[]);
+                if !rest.contains(&b'\n') {
+                    self.bound_to_frame(rest.len() + 1);
+                }
+            }
+        }
         let rest = self.data.get(self.pos..).unwrap_or(&[]);
         let n = rest
             .iter()
@@ -503,9 +569,11 @@ impl<'a> Walker<'a, '_> {
                     let n = self.uint(8, at)?;
                     if let Some(end) = self.frame_end {
                         if at < end {
-                            sink(Event::Frame {
+                            sink(Event::Divergence {
                                 offset: at,
-                                why: "new FRAME before the end of the current frame".into(),
+                                why: "a FRAME opens before the end of the current frame: pickle.py's \
+                                      unpickler rejects the stream, the C unpickler runs it"
+                                    .into(),
                             });
                         }
                     }
@@ -895,9 +963,12 @@ impl<'a> Walker<'a, '_> {
             }
             if let Some(end) = self.frame_end {
                 if self.pos > end && at < end {
-                    sink(Event::Frame {
+                    sink(Event::Divergence {
                         offset: at,
-                        why: "opcode straddles the end of its frame".into(),
+                        why: format!(
+                            "opcode at byte {at} straddles the end of its frame at byte {end}: \
+                             a loader that reads frames as units sees another opcode stream"
+                        ),
                     });
                     self.frame_end = None;
                 }
@@ -917,6 +988,15 @@ impl<'a> Walker<'a, '_> {
     ) -> V<'a> {
         let class = match &callable {
             V::Global(g) => Some(g.clone()),
+            V::Derived(d) => {
+                sink(Event::Call {
+                    name: d.name.to_string(),
+                    chain: d.chain.to_string(),
+                    offset: at,
+                    op,
+                });
+                None
+            }
             V::Obj(_) | V::Other => None,
             other => {
                 sink(Event::Unresolved {
@@ -939,11 +1019,102 @@ impl<'a> Walker<'a, '_> {
                 }
             }
         }
+        if !judged_safe {
+            if let Some(d) = self.follow(&callable, &args) {
+                return V::Derived(Rc::new(d));
+            }
+        }
         self.arena.obj(Obj {
             class,
             args,
             state: None,
         })
+    }
+
+    /// What a call that is not on the safe list yields when its arguments
+    /// hold a namespace (an imported global, a traversed value, an object
+    /// whose `BUILD` state holds one) and an attribute name: the attribute,
+    /// as `getattr`, `operator.attrgetter(...)`, `numpy.size(obj, axis)` over
+    /// a crafted `shape` and similar gadgets would fetch it. An import-like
+    /// call (`__import__('os')`) yields the module it names.
+    fn follow(&self, callable: &V<'a>, args: &V<'a>) -> Option<Derived> {
+        let V::Tuple(items) = args else { return None };
+        let (callee, callee_chain) = match callable {
+            V::Global(g) => (g.to_string(), g.to_string()),
+            V::Derived(d) => (d.name.to_string(), d.chain.to_string()),
+            V::Obj(i) => {
+                let o = self.arena.objs.get(*i as usize)?;
+                let c = o.class.as_deref().unwrap_or("?");
+                (c.to_string(), format!("{c}(...)"))
+            }
+            _ => return None,
+        };
+        if IMPORTERS.contains(&callee.as_str()) {
+            let V::Str(m) = items.first()? else { return None };
+            let m = crate::policy::normalise_module(m);
+            return Some(Derived {
+                chain: cap_chain(format!("{callee_chain}('{m}')")),
+                name: Rc::from(m),
+            });
+        }
+        let (ns, ns_chain) = items.iter().find_map(|v| self.namespace_of(v))?;
+        // The attribute: a string argument, or one the callable object was
+        // built with (`attrgetter('system')(module)`).
+        let from_callable = match callable {
+            V::Obj(i) => self.arena.objs.get(*i as usize).map(|o| o.args.clone()),
+            _ => None,
+        };
+        let attr = items
+            .iter()
+            .chain(from_callable.iter().flat_map(|a| match a {
+                V::Tuple(t) => t.iter().collect::<Vec<_>>(),
+                _ => Vec::new(),
+            }))
+            .find_map(|v| match v {
+                V::Str(s) if is_attr_name(s) => Some(s.to_string()),
+                _ => None,
+            })?;
+        let base = match ns.rsplit_once('.') {
+            Some((_, "__builtins__")) => "builtins".to_string(),
+            _ if ns == "__builtins__" => "builtins".to_string(),
+            _ => ns,
+        };
+        Some(Derived {
+            name: Rc::from(format!("{base}.{attr}")),
+            chain: cap_chain(format!("{callee_chain}({ns_chain}, '{attr}')")),
+        })
+    }
+
+    /// The namespace a value stands for, and how it was reached.
+    fn namespace_of(&self, v: &V<'a>) -> Option<(String, String)> {
+        match v {
+            V::Global(g) => Some((g.to_string(), g.to_string())),
+            V::Derived(d) => Some((d.name.to_string(), d.chain.to_string())),
+            V::Obj(i) => {
+                let o = self.arena.objs.get(*i as usize)?;
+                let class = o.class.as_deref().unwrap_or("object");
+                let pairs = match o.state.as_ref()? {
+                    V::Dict(d) => self.arena.dicts.get(*d as usize)?,
+                    _ => return None,
+                };
+                pairs.iter().find_map(|(k, v)| {
+                    let key = match k {
+                        V::Str(s) => s.to_string(),
+                        _ => "?".to_string(),
+                    };
+                    let (name, chain) = match v {
+                        V::Global(g) => (g.to_string(), g.to_string()),
+                        V::Derived(d) => (d.name.to_string(), d.chain.to_string()),
+                        _ => return None,
+                    };
+                    Some((
+                        name,
+                        cap_chain(format!("{class}(...) with BUILD {key}={chain}")).to_string(),
+                    ))
+                })
+            }
+            _ => None,
+        }
     }
 
     /// After `BUILD` of a joblib array wrapper: skip the raw array bytes that
@@ -1067,6 +1238,35 @@ fn dtype_size(arena: &Arena<'_>, v: &V<'_>) -> Option<(u64, bool)> {
     Some((size, false))
 }
 
+/// Calls that import the module their first argument names.
+const IMPORTERS: &[&str] = &[
+    "builtins.__import__",
+    "importlib.import_module",
+    "importlib.__import__",
+    "pkgutil.resolve_name",
+    "pydoc.locate",
+];
+
+/// True for a plausible attribute name: an identifier of sane length.
+fn is_attr_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        && !s.starts_with(|c: char| c.is_ascii_digit())
+}
+
+fn cap_chain(mut s: String) -> Rc<str> {
+    if s.len() > CHAIN_CAP {
+        let mut cut = CHAIN_CAP;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        s.truncate(cut);
+        s.push_str("...");
+    }
+    Rc::from(s)
+}
+
 fn list_mut<'x, 'a>(arena: &'x mut Arena<'a>, v: &V<'a>) -> Option<&'x mut Vec<V<'a>>> {
     match v {
         V::List(i) => arena.lists.get_mut(*i as usize),
@@ -1125,6 +1325,7 @@ fn kind(v: &V<'_>) -> &'static str {
         V::List(_) => "a list",
         V::Dict(_) => "a dict",
         V::Obj(_) => "a call result",
+        V::Derived(_) => "a traversed value",
         V::Other => "an opaque value",
     }
 }
@@ -1258,6 +1459,7 @@ mod tests {
             max_memo: 1000,
             max_stack: 1000,
             deadline: Instant::now() + Duration::from_secs(10),
+            reading: Reading::FramesIgnored,
         }
     }
 

@@ -15,6 +15,8 @@ use portcullis_evidence::{Finding, Location, Severity, Sha256Digest};
 use sha2::{Digest, Sha256};
 
 use crate::detect::{detect, Format};
+use crate::policy::PickleContext;
+use crate::reading::Reading;
 use crate::{archive, gguf, keras, npy, pickle_scan, proto, rules, safetensors, ScanOptions, ScannedFile};
 
 /// Where the bytes of the top-level file can be read again to compute its
@@ -43,6 +45,10 @@ pub(crate) struct FileScan<'o> {
     pub findings: Vec<Finding>,
     timed_out: bool,
     seen: HashSet<(String, &'static str, String)>,
+    /// What kind of pickle the blob being scanned is.
+    pub pickle_context: PickleContext,
+    /// The secondary reading being analysed, named in its findings.
+    pub reading: Option<Reading>,
 }
 
 /// A finding for a file or directory that could not be read.
@@ -336,6 +342,8 @@ impl<'o> FileScan<'o> {
             findings: Vec::new(),
             timed_out: false,
             seen: HashSet::new(),
+            pickle_context: PickleContext::Plain,
+            reading: None,
         }
     }
 
@@ -361,6 +369,10 @@ impl<'o> FileScan<'o> {
         if let Some(o) = offset {
             loc = loc.offset(o);
         }
+        let mut message = message.into();
+        if let Some(r) = self.reading {
+            message = format!("{message} (in the {})", r.describe());
+        }
         let mut f = Finding::new(rule, severity, message).at(loc);
         if let Some(frag) = fragment {
             f = f.fragment(frag);
@@ -369,6 +381,22 @@ impl<'o> FileScan<'o> {
             f = f.fix(info.help);
         }
         self.findings.push(f);
+    }
+
+    /// Records that two readings of `member` disagree (`reading-divergence`).
+    pub fn report_divergence(&mut self, member: &str, offset: u64, readings: (Reading, Reading), what: &str) {
+        let (a, b) = readings;
+        let saved = self.reading.take();
+        let msg = format!("the {} and the {} differ: {what}", a.describe(), b.describe());
+        self.report(
+            "reading-divergence",
+            Severity::High,
+            member,
+            Some(offset),
+            None,
+            msg,
+        );
+        self.reading = saved;
     }
 
     /// Records a finding about a global, once per (member, rule, global), and
