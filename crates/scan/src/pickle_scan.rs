@@ -68,8 +68,11 @@ fn scan_streams(fs: &mut FileScan<'_>, member: &str, data: &[u8], start: usize, 
             let r2 = walk(data, pos, &cfg, &mut ops, &mut |e| second.push(e));
             fs.pickle_ops = ops;
             fs.reading = Some(LoaderReading::PickleFrameBounded);
+            // Framing events repeat what the first walk reported.
             for e in second {
-                handle(fs, &label, e, depth);
+                if !matches!(e, Event::Frame { .. } | Event::Divergence { .. }) {
+                    handle(fs, &label, e, depth);
+                }
             }
             if let Err(WalkError::Parse { offset, msg }) = r2 {
                 fs.report(

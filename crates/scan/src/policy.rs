@@ -211,6 +211,7 @@ pub(crate) const SAFE_SETS: &[SafeSet] = &[
             "numpy.random._pickle.__generator_ctor",
             "numpy.random.mtrand.RandomState",
             "numpy.random.bit_generator.SeedSequence",
+            "numpy.random.bit_generator.__pyx_unpickle_SeedSequence",
             "numpy.random._mt19937.MT19937",
             "numpy.random._pcg64.PCG64",
             "numpy.random._pcg64.PCG64DXSM",
@@ -926,8 +927,32 @@ pub(crate) fn judge(full: &str, ctx: PickleContext) -> Judgement {
     )
 }
 
+/// Python 2 (module, name) pairs the unpickler renames as a whole
+/// (`_compat_pickle.NAME_MAPPING`): `range` pickled at protocol 2 is
+/// `__builtin__.xrange`.
+const NAME_MAPPING: &[((&str, &str), &str)] = &[
+    (("__builtin__", "xrange"), "builtins.range"),
+    (("__builtin__", "unicode"), "builtins.str"),
+    (("__builtin__", "basestring"), "builtins.str"),
+    (("__builtin__", "long"), "builtins.int"),
+    (("__builtin__", "unichr"), "builtins.chr"),
+    (("__builtin__", "reduce"), "functools.reduce"),
+    (("__builtin__", "intern"), "sys.intern"),
+    (("__builtin__", "raw_input"), "builtins.input"),
+    (("itertools", "izip"), "builtins.zip"),
+    (("itertools", "imap"), "builtins.map"),
+    (("itertools", "ifilter"), "builtins.filter"),
+    (("UserDict", "UserDict"), "collections.UserDict"),
+    (("UserList", "UserList"), "collections.UserList"),
+    (("UserString", "UserString"), "collections.UserString"),
+    (("exceptions", "StandardError"), "builtins.Exception"),
+];
+
 /// Joins a module and a name into the dotted global, normalising the module.
 pub fn qualify(module: &str, name: &str) -> String {
+    if let Some((_, to)) = NAME_MAPPING.iter().find(|((m, n), _)| *m == module && *n == name) {
+        return (*to).to_string();
+    }
     format!("{}.{}", normalise_module(module), name)
 }
 
@@ -1006,6 +1031,7 @@ mod tests {
             classify(&qualify("__builtin__", "eval")),
             GlobalClass::Flag("pickle-code-exec", Severity::Critical)
         );
+        assert_eq!(classify(&qualify("__builtin__", "xrange")), GlobalClass::Safe);
         assert_eq!(
             classify(&qualify("__builtins__", "exec")),
             GlobalClass::Flag("pickle-code-exec", Severity::Critical)

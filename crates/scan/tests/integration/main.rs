@@ -10,6 +10,7 @@ use portcullis_evidence::{Severity, Sha256Digest};
 use portcullis_scan::{rule, scan_bytes, scan_paths, Allowlist, ScanError, ScanOptions};
 use serde::Deserialize;
 
+mod bypass;
 mod fuzz_corpus;
 
 #[derive(Deserialize)]
