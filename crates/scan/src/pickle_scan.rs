@@ -75,14 +75,7 @@ fn scan_streams(fs: &mut FileScan<'_>, member: &str, data: &[u8], start: usize, 
                 }
             }
             if let Err(WalkError::Parse { offset, msg }) = r2 {
-                fs.report(
-                    "pickle-parse-error",
-                    Severity::High,
-                    &label,
-                    Some(offset as u64),
-                    None,
-                    format!("pickle stream is malformed at byte {offset}: {msg}"),
-                );
+                parse_error(fs, &label, offset, &msg);
             }
             fs.reading = None;
         }
@@ -110,14 +103,7 @@ fn scan_streams(fs: &mut FileScan<'_>, member: &str, data: &[u8], start: usize, 
                 return;
             }
             Err(WalkError::Parse { offset, msg }) => {
-                fs.report(
-                    "pickle-parse-error",
-                    Severity::High,
-                    &label,
-                    Some(offset as u64),
-                    None,
-                    format!("pickle stream is malformed at byte {offset}: {msg}"),
-                );
+                parse_error(fs, &label, offset, &msg);
                 return;
             }
             Err(WalkError::Limit { offset, msg }) => {
@@ -137,6 +123,17 @@ fn scan_streams(fs: &mut FileScan<'_>, member: &str, data: &[u8], start: usize, 
             }
         }
     }
+}
+
+fn parse_error(fs: &mut FileScan<'_>, label: &str, offset: usize, msg: &str) {
+    fs.report(
+        "pickle-parse-error",
+        Severity::High,
+        label,
+        Some(offset as u64),
+        None,
+        format!("pickle stream is malformed at byte {offset}: {msg}"),
+    );
 }
 
 /// True when the first stream is the magic number a legacy `torch.save`

@@ -1056,30 +1056,31 @@ mod tests {
         );
     }
 
+    /// Asserts the class of each name.
+    fn expect(cases: &[(&str, GlobalClass)]) {
+        for (name, want) in cases {
+            assert_eq!(classify(name), *want, "{name}");
+        }
+    }
+
+    const SAFE: GlobalClass = GlobalClass::Safe;
+    const UNKNOWN: GlobalClass = GlobalClass::Flag("pickle-unknown-global", Severity::Medium);
+    const STDLIB: GlobalClass = GlobalClass::Flag("pickle-stdlib-global", Severity::High);
+
     #[test]
     fn safe_list_is_exact_so_dotted_extensions_are_not_safe() {
-        assert_eq!(classify("collections.OrderedDict"), GlobalClass::Safe);
-        assert_eq!(
-            classify(&qualify("copy_reg", "_reconstructor")),
-            GlobalClass::Safe
-        );
-        assert_eq!(
-            classify(&qualify("numpy.core.multiarray", "_reconstruct")),
-            GlobalClass::Safe
-        );
-        assert_eq!(
-            classify("collections.OrderedDict.__init__"),
-            GlobalClass::Flag("pickle-dunder-traversal", Severity::High)
-        );
-        assert_eq!(classify("torch.float32"), GlobalClass::Safe);
-        assert_eq!(
-            classify("sklearn.linear_model._logistic.LogisticRegression"),
-            GlobalClass::Flag("pickle-unknown-global", Severity::Medium)
-        );
-        assert_eq!(
-            classify("builtins.print"),
-            GlobalClass::Flag("pickle-stdlib-global", Severity::High)
-        );
+        expect(&[
+            ("collections.OrderedDict", SAFE),
+            (&qualify("copy_reg", "_reconstructor"), SAFE),
+            (&qualify("numpy.core.multiarray", "_reconstruct"), SAFE),
+            (
+                "collections.OrderedDict.__init__",
+                GlobalClass::Flag("pickle-dunder-traversal", Severity::High),
+            ),
+            ("torch.float32", SAFE),
+            ("sklearn.linear_model._logistic.LogisticRegression", UNKNOWN),
+            ("builtins.print", STDLIB),
+        ]);
     }
 
     /// The benign shapes peers' tests pin: pure builtins, feature flags and
@@ -1087,23 +1088,15 @@ mod tests {
     /// module is not safe.
     #[test]
     fn pure_builtins_future_flags_and_abcs_are_safe() {
-        for n in [
-            "builtins.len",
-            "__future__.annotations",
-            "collections.abc.Iterable",
-            "builtins.ValueError",
-            "copyreg.__newobj__",
-        ] {
-            assert_eq!(classify(n), GlobalClass::Safe, "{n}");
-        }
-        assert_eq!(
-            classify("__future__._ssl.RAND_bytes"),
-            GlobalClass::Flag("pickle-stdlib-global", Severity::High)
-        );
-        assert_eq!(
-            classify("__main__.Model"),
-            GlobalClass::Flag("pickle-unknown-global", Severity::Medium)
-        );
+        expect(&[
+            ("builtins.len", SAFE),
+            ("__future__.annotations", SAFE),
+            ("collections.abc.Iterable", SAFE),
+            ("builtins.ValueError", SAFE),
+            ("copyreg.__newobj__", SAFE),
+            ("__future__._ssl.RAND_bytes", STDLIB),
+            ("__main__.Model", UNKNOWN),
+        ]);
     }
 
     #[test]
