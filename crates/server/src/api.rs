@@ -53,6 +53,11 @@ pub fn router(registry: Arc<Registry>) -> Router {
         .fallback(|| async {
             ApiError::NotFound("no such endpoint; the API is under /v1 (see docs/server.md)".into())
         })
+        .method_not_allowed_fallback(|method: axum::http::Method| async move {
+            ApiError::MethodNotAllowed(format!(
+                "{method} is not allowed on this endpoint (see docs/server.md for its methods)"
+            ))
+        })
         .layer(DefaultBodyLimit::max(limits::BODY))
         .with_state(registry)
 }

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "test helpers")]
 
 mod api;
+mod fuzz;
 mod store;
 mod support;
 mod tls;
