@@ -6,7 +6,7 @@
 //! are conditions like `always()` and `succeededOrFailed()`. Approvals and
 //! checks are attached to environments in project settings.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::load::Loader;
 use crate::model::{Approval, Edge, Job, Marker, Pipeline, Step, System, Text, UserInput};
@@ -27,18 +27,25 @@ pub fn runs_on_failure(cond: &str) -> bool {
         || c.contains("not(canceled())")
 }
 
+/// An item after template expansion: the node, the file it came from (when
+/// not the including one) and the directory its own templates resolve in.
+type Expanded = (Node, Option<String>, PathBuf);
+
 struct Ctx<'a, 'b> {
     loader: &'a Loader<'b>,
     pipeline: &'a mut Pipeline,
 }
 
 impl Ctx<'_, '_> {
-    /// Expands `- template: x.yml` items of a list under `key`.
-    fn expand(&mut self, items: &[Node], key: &str, dir: &Path, depth: usize) -> Vec<(Node, Option<String>)> {
+    /// Expands `- template: x.yml` items of a list under `key`. Each item
+    /// comes with the file it is written in (`None`: the including file) and
+    /// that file's directory, which templates it references in turn are
+    /// relative to.
+    fn expand(&mut self, items: &[Node], key: &str, dir: &Path, depth: usize) -> Vec<Expanded> {
         let mut out = Vec::new();
         for item in items {
             let Some(tpl) = item.get_str("template") else {
-                out.push((item.clone(), None));
+                out.push((item.clone(), None, dir.to_path_buf()));
                 continue;
             };
             let pos = item.get("template").map_or(item.pos, |n| n.pos);
@@ -63,8 +70,8 @@ impl Ctx<'_, '_> {
                         .replace('\\', "/");
                     let sub_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
                     if let Some(list) = docs.first().and_then(|d| d.get(key)).and_then(Node::as_seq) {
-                        for (n, f) in self.expand(list, key, &sub_dir, depth + 1) {
-                            out.push((n, f.or_else(|| Some(shown.clone()))));
+                        for (n, f, d) in self.expand(list, key, &sub_dir, depth + 1) {
+                            out.push((n, f.or_else(|| Some(shown.clone())), d));
                         }
                     }
                 }
@@ -195,7 +202,7 @@ fn parse_job(ctx: &mut Ctx<'_, '_>, node: &Node, prefix: &str, dir: &Path, file:
     if let Some(strategy) = node.get("strategy") {
         collect_strategy_steps(strategy, &mut raw_steps, 0);
     }
-    for (s, _) in ctx.expand(&raw_steps, "steps", dir, 0) {
+    for (s, _, _) in ctx.expand(&raw_steps, "steps", dir, 0) {
         if let Some(step) = parse_step(&s) {
             if step
                 .uses
@@ -245,7 +252,7 @@ pub fn parse(file: &str, path: &Path, doc: &Node, loader: &Loader<'_>) -> Pipeli
             let stages = ctx.expand(stages, "stages", &dir, 0);
             let mut stage_jobs: Vec<(String, Vec<String>)> = Vec::new();
             let mut prev: Option<String> = None;
-            for (stage, file) in &stages {
+            for (stage, file, stage_dir) in &stages {
                 let sname = stage.get_str("stage").unwrap_or("stage").to_string();
                 let prefix = format!("{sname}.");
                 let deps: Vec<String> = match stage.get("dependsOn") {
@@ -259,8 +266,8 @@ pub fn parse(file: &str, path: &Path, doc: &Node, loader: &Loader<'_>) -> Pipeli
                     .unwrap_or_default()
                     .to_vec();
                 let mut ids = Vec::new();
-                for (jn, jf) in ctx.expand(&raw, "jobs", &dir, 0) {
-                    let mut job = parse_job(&mut ctx, &jn, &prefix, &dir, jf.or_else(|| file.clone()));
+                for (jn, jf, job_dir) in ctx.expand(&raw, "jobs", stage_dir, 0) {
+                    let mut job = parse_job(&mut ctx, &jn, &prefix, &job_dir, jf.or_else(|| file.clone()));
                     for d in &deps {
                         if let Some((_, dj)) = stage_jobs.iter().find(|(n, _)| n == d) {
                             for id in dj {
@@ -286,8 +293,8 @@ pub fn parse(file: &str, path: &Path, doc: &Node, loader: &Loader<'_>) -> Pipeli
                 prev = Some(sname);
             }
         } else if let Some(list) = doc.get("jobs").and_then(Node::as_seq) {
-            for (jn, jf) in ctx.expand(list, "jobs", &dir, 0) {
-                jobs.push(parse_job(&mut ctx, &jn, "", &dir, jf));
+            for (jn, jf, job_dir) in ctx.expand(list, "jobs", &dir, 0) {
+                jobs.push(parse_job(&mut ctx, &jn, "", &job_dir, jf));
             }
         } else if doc.get("steps").is_some() {
             let mut job = parse_job(&mut ctx, doc, "", &dir, None);
