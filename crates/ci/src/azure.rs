@@ -202,8 +202,9 @@ fn parse_job(ctx: &mut Ctx<'_, '_>, node: &Node, prefix: &str, dir: &Path, file:
     if let Some(strategy) = node.get("strategy") {
         collect_strategy_steps(strategy, &mut raw_steps, 0);
     }
-    for (s, _, _) in ctx.expand(&raw_steps, "steps", dir, 0) {
-        if let Some(step) = parse_step(&s) {
+    for (s, step_file, _) in ctx.expand(&raw_steps, "steps", dir, 0) {
+        if let Some(mut step) = parse_step(&s) {
+            step.file = step_file;
             if step
                 .uses
                 .as_ref()

@@ -160,6 +160,9 @@ pub struct Step {
     pub runs_on_failure: Option<Marker>,
     /// The step's failure is ignored (`continue-on-error: true`).
     pub allow_failure: Option<Marker>,
+    /// The file the step is written in, when not its job's (a steps
+    /// template).
+    pub file: Option<String>,
 }
 
 impl Step {

@@ -310,12 +310,25 @@ impl<'a> Facts<'a> {
                     .and_then(|f| f.hit.as_ref())
                     .and_then(|h| h.run_offset);
                 match (hit_off, &st.run) {
-                    (Some(off), Some(run)) if self.foreign(j).is_none() => run.pos_at(off, self.lines),
+                    (Some(off), Some(run)) if self.foreign(j).is_none() && st.file.is_none() => {
+                        run.pos_at(off, self.lines)
+                    }
                     _ => st.pos,
                 }
             })
             .unwrap_or_default();
-        loc(self.file(j), pos, label)
+        loc(self.step_file(j, s), pos, label)
+    }
+
+    /// The file step `s` of job `j` is written in: a steps template, else
+    /// its job's file.
+    pub(crate) fn step_file(&self, j: usize, s: usize) -> &str {
+        self.p
+            .jobs
+            .get(j)
+            .and_then(|jb| jb.steps.get(s))
+            .and_then(|st| st.file.as_deref())
+            .unwrap_or_else(|| self.file(j))
     }
 
     /// `'step' in job 'job'`, for messages.

@@ -38,7 +38,7 @@ impl Rule for FakeGate {
                     .at(loc(f.file(j), job.pos, "job")),
                 );
             }
-            for (step, sf) in job.steps.iter().zip(sfs) {
+            for (i, (step, sf)) in job.steps.iter().zip(sfs).enumerate() {
                 if sf.fake && !fake_job {
                     out.push(
                         self.finding(format!(
@@ -46,7 +46,7 @@ impl Rule for FakeGate {
                             step.label(),
                             job.label()
                         ))
-                        .at(loc(f.file(j), step.pos, "step")),
+                        .at(loc(f.step_file(j, i), step.pos, "step")),
                     );
                 }
             }

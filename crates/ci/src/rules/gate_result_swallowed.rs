@@ -60,7 +60,17 @@ impl Rule for GateResultSwallowed {
                                 f.step_desc(j, s),
                                 pat
                             ))
-                            .at(loc(f.file(j), run.pos_at(off, f.lines), "swallowed status"))
+                            .at({
+                                // Offsets map to lines only in the file whose
+                                // lines the facts hold.
+                                let file = f.step_file(j, s);
+                                let pos = if file == p.file {
+                                    run.pos_at(off, f.lines)
+                                } else {
+                                    run.pos
+                                };
+                                loc(file, pos, "swallowed status")
+                            })
                             .related(f.step_loc(j, s, "gate")),
                         );
                     }

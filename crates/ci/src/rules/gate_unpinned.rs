@@ -28,7 +28,7 @@ impl Rule for GateUnpinned {
         }
         for (j, job) in f.p.jobs.iter().enumerate() {
             let sfs = f.steps.get(j).map(Vec::as_slice).unwrap_or_default();
-            for (step, sf) in job.steps.iter().zip(sfs) {
+            for (i, (step, sf)) in job.steps.iter().zip(sfs).enumerate() {
                 if !sf.is_real_gate() {
                     continue;
                 }
@@ -39,7 +39,7 @@ impl Rule for GateUnpinned {
                             "gate `{}` is pinned to '{}', not a commit SHA",
                             uses.value, r
                         ))
-                        .at(loc(f.file(j), uses.pos, "gate reference")),
+                        .at(loc(f.step_file(j, i), uses.pos, "gate reference")),
                     );
                 }
             }
