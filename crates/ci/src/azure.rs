@@ -41,7 +41,16 @@ impl Ctx<'_, '_> {
     /// comes with the file it is written in (`None`: the including file) and
     /// that file's directory, which templates it references in turn are
     /// relative to.
-    fn expand(&mut self, items: &[Node], key: &str, dir: &Path, depth: usize) -> Vec<Expanded> {
+    /// `from` is the including file when it is a template (`None`: the
+    /// pipeline's own file), for markers placed in it.
+    fn expand(
+        &mut self,
+        items: &[Node],
+        key: &str,
+        dir: &Path,
+        from: Option<&str>,
+        depth: usize,
+    ) -> Vec<Expanded> {
         let mut out = Vec::new();
         for item in items {
             let Some(tpl) = item.get_str("template") else {
@@ -50,10 +59,9 @@ impl Ctx<'_, '_> {
             };
             let pos = item.get("template").map_or(item.pos, |n| n.pos);
             if tpl.contains('@') || tpl.contains("${{") || depth >= MAX_TEMPLATE_DEPTH {
-                self.pipeline.unresolved.push(Marker::new(
-                    format!("template '{tpl}' (another repository or computed)"),
-                    pos,
-                ));
+                let mut m = Marker::new(format!("template '{tpl}' (another repository or computed)"), pos);
+                m.file = from.map(str::to_string);
+                self.pipeline.unresolved.push(m);
                 continue;
             }
             let path = if let Some(rest) = tpl.strip_prefix('/') {
@@ -70,15 +78,16 @@ impl Ctx<'_, '_> {
                         .replace('\\', "/");
                     let sub_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
                     if let Some(list) = docs.first().and_then(|d| d.get(key)).and_then(Node::as_seq) {
-                        for (n, f, d) in self.expand(list, key, &sub_dir, depth + 1) {
+                        for (n, f, d) in self.expand(list, key, &sub_dir, Some(&shown), depth + 1) {
                             out.push((n, f.or_else(|| Some(shown.clone())), d));
                         }
                     }
                 }
-                Err(e) => self
-                    .pipeline
-                    .unresolved
-                    .push(Marker::new(format!("template '{tpl}': {e}"), pos)),
+                Err(e) => {
+                    let mut m = Marker::new(format!("template '{tpl}': {e}"), pos);
+                    m.file = from.map(str::to_string);
+                    self.pipeline.unresolved.push(m);
+                }
             }
         }
         out
@@ -202,7 +211,8 @@ fn parse_job(ctx: &mut Ctx<'_, '_>, node: &Node, prefix: &str, dir: &Path, file:
     if let Some(strategy) = node.get("strategy") {
         collect_strategy_steps(strategy, &mut raw_steps, 0);
     }
-    for (s, step_file, _) in ctx.expand(&raw_steps, "steps", dir, 0) {
+    let job_file = job.file.clone();
+    for (s, step_file, _) in ctx.expand(&raw_steps, "steps", dir, job_file.as_deref(), 0) {
         if let Some(mut step) = parse_step(&s) {
             step.file = step_file;
             if step
@@ -250,7 +260,7 @@ pub fn parse(file: &str, path: &Path, doc: &Node, loader: &Loader<'_>) -> Pipeli
             pipeline: &mut pipeline,
         };
         if let Some(stages) = doc.get("stages").and_then(Node::as_seq) {
-            let stages = ctx.expand(stages, "stages", &dir, 0);
+            let stages = ctx.expand(stages, "stages", &dir, None, 0);
             let mut stage_jobs: Vec<(String, Vec<String>)> = Vec::new();
             let mut prev: Option<String> = None;
             for (stage, file, stage_dir) in &stages {
@@ -267,7 +277,7 @@ pub fn parse(file: &str, path: &Path, doc: &Node, loader: &Loader<'_>) -> Pipeli
                     .unwrap_or_default()
                     .to_vec();
                 let mut ids = Vec::new();
-                for (jn, jf, job_dir) in ctx.expand(&raw, "jobs", stage_dir, 0) {
+                for (jn, jf, job_dir) in ctx.expand(&raw, "jobs", stage_dir, file.as_deref(), 0) {
                     let mut job = parse_job(&mut ctx, &jn, &prefix, &job_dir, jf.or_else(|| file.clone()));
                     for d in &deps {
                         if let Some((_, dj)) = stage_jobs.iter().find(|(n, _)| n == d) {
@@ -294,7 +304,7 @@ pub fn parse(file: &str, path: &Path, doc: &Node, loader: &Loader<'_>) -> Pipeli
                 prev = Some(sname);
             }
         } else if let Some(list) = doc.get("jobs").and_then(Node::as_seq) {
-            for (jn, jf, job_dir) in ctx.expand(list, "jobs", &dir, 0) {
+            for (jn, jf, job_dir) in ctx.expand(list, "jobs", &dir, None, 0) {
                 jobs.push(parse_job(&mut ctx, &jn, "", &job_dir, jf));
             }
         } else if doc.get("steps").is_some() {

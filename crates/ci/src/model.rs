@@ -90,6 +90,9 @@ pub struct Marker {
     pub what: String,
     /// Where it is.
     pub pos: Pos,
+    /// The file it is in, when not the pipeline's own (an included
+    /// template).
+    pub file: Option<String>,
 }
 
 impl Marker {
@@ -98,6 +101,7 @@ impl Marker {
         Marker {
             what: what.into(),
             pos,
+            file: None,
         }
     }
 }

@@ -55,7 +55,7 @@ impl Rule for PipelineNotAnalysable {
                     "not analysed: {}{more}; gates defined there are not seen",
                     m.what
                 ))
-                .at(loc(&p.file, m.pos, "unresolved"))
+                .at(loc(m.file.as_deref().unwrap_or(&p.file), m.pos, "unresolved"))
                 .confidence(Confidence::High),
             );
         }
