@@ -41,6 +41,7 @@ impl Ctx<'_, '_> {
     /// comes with the file it is written in (`None`: the including file) and
     /// that file's directory, which templates it references in turn are
     /// relative to.
+    ///
     /// `from` is the including file when it is a template (`None`: the
     /// pipeline's own file), for markers placed in it.
     fn expand(
