@@ -93,6 +93,24 @@ pub fn start_with(policy: &str) -> Server {
 }
 
 pub fn start_on(policy: &str, backend: Backend) -> Server {
+    start_serving(policy, backend, None)
+}
+
+/// The committed test CA and certificates (`tests/fixtures/tls/generate.sh`).
+pub fn tls_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tls")
+}
+
+/// As [`start`], over HTTPS with the test certificate; the client trusts
+/// the test CA.
+pub fn start_tls() -> Server {
+    let tls =
+        portcullis_server::tls::server_config(&tls_dir().join("server.pem"), &tls_dir().join("server.key"))
+            .unwrap();
+    start_serving(POLICY, Backend::Sqlite, Some(tls))
+}
+
+fn start_serving(policy: &str, backend: Backend, tls: Option<Arc<rustls::ServerConfig>>) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let keys = write_keys(dir.path(), &["ci", "alice", "bob", "carol", "mallory"]);
     let registry_key = SigningKey::generate();
@@ -100,7 +118,7 @@ pub fn start_on(policy: &str, backend: Backend) -> Server {
     std::fs::create_dir_all(dir.path().join("model")).unwrap();
     std::fs::write(dir.path().join("model/weights.bin"), b"weights v1").unwrap();
     std::fs::write(dir.path().join("portcullis.yaml"), policy).unwrap();
-    boot(dir, keys, registry_key, backend)
+    boot_with(dir, keys, registry_key, backend, tls)
 }
 
 /// (Re)starts a registry over the database in `dir`.
@@ -109,6 +127,16 @@ pub fn boot(
     keys: Vec<(String, SigningKey)>,
     registry_key: SigningKey,
     backend: Backend,
+) -> Server {
+    boot_with(dir, keys, registry_key, backend, None)
+}
+
+fn boot_with(
+    dir: tempfile::TempDir,
+    keys: Vec<(String, SigningKey)>,
+    registry_key: SigningKey,
+    backend: Backend,
+    tls: Option<Arc<rustls::ServerConfig>>,
 ) -> Server {
     let store: Arc<dyn Store> = match &backend {
         Backend::Sqlite => Arc::new(SqliteStore::open(&dir.path().join("registry.db")).unwrap()),
@@ -123,6 +151,12 @@ pub fn boot(
     let registry = Arc::new(Registry::open(store, config, Arc::new(SystemClock)).unwrap());
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let mut http = reqwest::blocking::Client::builder();
+    if tls.is_some() {
+        let ca = std::fs::read(tls_dir().join("ca.pem")).unwrap();
+        http = http.add_root_certificate(reqwest::Certificate::from_pem(&ca).unwrap());
+    }
     let thread = std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -132,18 +166,21 @@ pub fn boot(
         rt.block_on(async move {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             addr_tx.send(listener.local_addr().unwrap()).unwrap();
-            portcullis_server::serve(listener, registry, async {
+            let shutdown = async {
                 let _ = rx.await;
-            })
-            .await
+            };
+            match tls {
+                Some(tls) => portcullis_server::serve_tls(listener, tls, registry, shutdown).await,
+                None => portcullis_server::serve(listener, registry, shutdown).await,
+            }
             .unwrap();
         });
     });
     let addr = addr_rx.recv().unwrap();
     Server {
         dir,
-        url: format!("http://{addr}"),
-        http: reqwest::blocking::Client::new(),
+        url: format!("{scheme}://{addr}"),
+        http: http.build().unwrap(),
         keys,
         registry_key,
         backend,
