@@ -2,11 +2,11 @@
 //!
 //! The binary stays position-independent (ASLR), but its ~75,000 relative
 //! relocations are packed in the compact RELR form (`-z pack-relative-relocs`,
-//! GNU ld 2.38+, glibc 2.36+) instead of 24-byte RELA entries. The loader then
-//! reads 18 KB instead of 1.8 MB at every start: `portcullis --version` drops
-//! from 3.5 ms to 3.0 ms and a CI scan of a whole model tree from about 24 ms
-//! to 19 ms (bench/RESULTS.md). An older GNU ld ignores the `-z` keyword with
-//! a warning and links the RELA form as before.
+//! GNU ld 2.38+, glibc 2.36+) instead of 24-byte RELA entries, so the loader
+//! reads 18 KB instead of 1.8 MB at every start: `portcullis --version` went
+//! from 3.47 to 2.96 ms (median of 21; bench/RESULTS.md). Set
+//! `PORTCULLIS_NO_RELR` to link the RELA form, e.g. with a linker that
+//! rejects the flag.
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-env-changed=PORTCULLIS_NO_RELR");
