@@ -19,8 +19,11 @@
 
 pub mod clustering;
 mod detect;
+pub mod input;
 pub mod reverse;
 pub mod strip;
+pub mod subgroups;
+pub mod tabular;
 pub mod trigger_scan;
 
 use std::collections::BTreeMap;
@@ -56,6 +59,8 @@ pub enum Detector {
     ActivationClustering,
     /// Spectral signatures.
     Spectral,
+    /// Label-pure subgroups of tabular training data.
+    Subgroups,
 }
 
 impl Detector {
@@ -67,6 +72,7 @@ impl Detector {
             Detector::Strip => "strip",
             Detector::ActivationClustering => "activation-clustering",
             Detector::Spectral => "spectral",
+            Detector::Subgroups => "subgroups",
         }
     }
 
@@ -77,6 +83,7 @@ impl Detector {
             Detector::Strip,
             Detector::ActivationClustering,
             Detector::Spectral,
+            Detector::Subgroups,
         ]
         .into_iter()
         .find(|d| d.as_str() == s.trim())
@@ -111,6 +118,12 @@ pub struct BackdoorParams {
     scan_threshold: Option<f64>,
     #[serde(default, deserialize_with = "values::opt_usize")]
     scan_max_size: Option<usize>,
+    #[serde(default, deserialize_with = "values::opt_usize")]
+    scan_max_features: Option<usize>,
+    #[serde(default, deserialize_with = "values::opt_f64")]
+    scan_min_z: Option<f64>,
+    #[serde(default, deserialize_with = "values::opt_str_list")]
+    advisory: Option<Vec<String>>,
     #[serde(default, deserialize_with = "values::opt_usize")]
     reverse_candidates: Option<usize>,
     #[serde(default, deserialize_with = "values::opt_usize")]
@@ -163,10 +176,17 @@ pub struct BackdoorConfig {
     pub scan_rows: usize,
     /// Flip rate at which the trigger scan fires.
     pub scan_threshold: f64,
-    /// Largest trigger (features set; pixels per channel for images) the
-    /// scan's metric counts; default 9 for images (a 3×3 patch), 1 for
-    /// tabular data. Larger candidates are still reported in the details.
+    /// Largest image trigger (pixels per channel) the scan's metric
+    /// counts; default 9 (a 3×3 patch). Larger candidates are still
+    /// reported in the details.
     pub scan_max_size: Option<usize>,
+    /// Largest tabular conjunction searched (features set together).
+    pub scan_max_features: usize,
+    /// How far (robust z against random assignments of the same size) a
+    /// conjunction must act beyond its parts to count.
+    pub scan_min_z: f64,
+    /// Detectors whose findings are reported but never gate.
+    pub advisory: Vec<Detector>,
     /// Candidates tried per greedy step of reverse-engineering.
     pub reverse_candidates: usize,
     /// Rows per class for reverse-engineering.
@@ -214,7 +234,7 @@ impl BackdoorConfig {
         for name in &p.detectors {
             let d = Detector::parse(name).ok_or_else(|| {
                 err(format!(
-                    "unknown detector '{name}' (known: trigger-scan, reverse, strip, activation-clustering, spectral)"
+                    "unknown detector '{name}' (known: trigger-scan, reverse, strip, activation-clustering, spectral, subgroups)"
                 ))
             })?;
             if !detectors.contains(&d) {
@@ -226,6 +246,7 @@ impl BackdoorConfig {
             if p.train_data.is_some() {
                 detectors.push(Detector::ActivationClustering);
                 detectors.push(Detector::Spectral);
+                detectors.push(Detector::Subgroups);
             }
         }
         detectors.sort();
@@ -235,6 +256,28 @@ impl BackdoorConfig {
         if needs_train && p.train_data.is_none() {
             return Err(err(
                 "activation-clustering and spectral need `train_data` (the training CSV)".into(),
+            ));
+        }
+        let advisory = match &p.advisory {
+            Some(names) => names
+                .iter()
+                .filter(|n| !n.trim().is_empty())
+                .map(|n| {
+                    Detector::parse(n).ok_or_else(|| {
+                        err(format!(
+                            "unknown detector '{n}' in `advisory` (known: trigger-scan, reverse, strip, activation-clustering, spectral, subgroups)"
+                        ))
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+            // Reverse-engineering fired on no poisoned model of the tune
+            // half (docs/gates/backdoor.md), so by default it informs.
+            None if p.reverse_gates == Some(true) => Vec::new(),
+            None => vec![Detector::Reverse],
+        };
+        if p.reverse_gates == Some(true) && advisory.contains(&Detector::Reverse) {
+            return Err(err(
+                "`reverse_gates: true` contradicts `advisory` naming reverse; keep one".into(),
             ));
         }
         let input_shape = layout::input_shape(BackdoorGate::KIND, p.input_shape.as_deref())?;
@@ -267,6 +310,15 @@ impl BackdoorConfig {
             scan_rows: count("scan_rows", p.scan_rows, 200)?,
             scan_threshold: frac("scan_threshold", p.scan_threshold, DEFAULT_SCAN_THRESHOLD)?,
             scan_max_size: p.scan_max_size,
+            scan_max_features: match p.scan_max_features.unwrap_or(3) {
+                n @ 1..=4 => n,
+                n => return Err(err(format!("`scan_max_features` must be 1 to 4, got {n}"))),
+            },
+            scan_min_z: match p.scan_min_z.unwrap_or(DEFAULT_MIN_Z) {
+                z if z > 0.0 && z.is_finite() => z,
+                z => return Err(err(format!("`scan_min_z` must be a positive number, got {z}"))),
+            },
+            advisory,
             reverse_candidates: count("reverse_candidates", p.reverse_candidates, 64)?,
             reverse_rows: count("reverse_rows", p.reverse_rows, 40)?,
             reverse_max_mask: p.reverse_max_mask,
@@ -285,6 +337,9 @@ impl BackdoorConfig {
 /// Trigger-scan flip rate at which the detector fires (tuned on the tune
 /// half of the fixture set; see `docs/gates/backdoor.md`).
 pub const DEFAULT_SCAN_THRESHOLD: f64 = 0.9;
+/// Robust z (against random assignments of the same size) at which a
+/// tabular conjunction acts beyond its parts.
+pub const DEFAULT_MIN_Z: f64 = 14.0;
 /// Share of suspect inputs STRIP must flag to fire.
 pub const DEFAULT_STRIP_THRESHOLD: f64 = 0.5;
 /// Silhouette at which activation clustering accepts a split.
@@ -318,17 +373,18 @@ pub fn default_require(config: &BackdoorConfig) -> BTreeMap<String, Threshold> {
         }
     };
     for d in &config.detectors {
+        if config.advisory.contains(d) {
+            continue;
+        }
         match d {
             Detector::TriggerScan => put("trigger_flip_rate", format!("< {}", config.scan_threshold)),
-            // Reported, not gating by default: on the tune half of the
-            // fixture set it fired on no poisoned model (docs/gates/backdoor.md).
-            Detector::Reverse if config.reverse_gates => put(
+            Detector::Reverse => put(
                 "reverse_anomaly_index",
                 format!("<= {}", config.anomaly_threshold),
             ),
-            Detector::Reverse => {}
             Detector::Strip => put("strip_flagged_fraction", format!("< {}", config.strip_threshold)),
             Detector::ActivationClustering => put("ac_flagged_classes", "<= 0".into()),
+            Detector::Subgroups => put("subgroup_flagged", "<= 0".into()),
             Detector::Spectral => {}
         }
     }
@@ -435,7 +491,7 @@ pub fn assess(
     let k = oracle.n_classes();
     let names: Vec<String> = model.classes().iter().map(ToString::to_string).collect();
     let label = |c: usize| names.get(c).cloned().unwrap_or_else(|| c.to_string());
-    let shape = config
+    let declared = config
         .input_shape
         .or_else(|| match model.signature().shape.as_deref() {
             Some([c, h, w]) => Some([*c, *h, *w]),
@@ -443,12 +499,21 @@ pub fn assess(
             _ => None,
         })
         .filter(|[c, h, w]| c * h * w == d);
-    if config.input_shape.is_some() && shape.is_none() {
+    if config.input_shape.is_some() && declared.is_none() {
         return Err(GateError::Input(format!(
             "input_shape {:?} does not hold {d} features",
             config.input_shape
         )));
     }
+    let columns: Vec<Vec<f32>> = (0..d)
+        .map(|j| {
+            (0..clean.len())
+                .map(|i| clean.x.row(i).get(j).copied().unwrap_or(0.0))
+                .collect()
+        })
+        .collect();
+    let kind = input::infer(&columns, &clean.feature_names, declared);
+    let shape = kind.shape;
     let (lo, hi) = layout::value_range(clean, config.clip, shape.is_some());
 
     // Clean predictions; detectors use correctly classified rows only.
@@ -481,24 +546,23 @@ pub fn assess(
             hi.iter().copied().fold(f32::NEG_INFINITY, f32::max),
         )
     });
-    let columns: Vec<Vec<f32>> = (0..d)
-        .map(|j| {
-            (0..clean.len())
-                .map(|i| clean.x.row(i).get(j).copied().unwrap_or(0.0))
-                .collect()
-        })
-        .collect();
-    let singles = if shape.is_none() {
-        trigger_scan::tabular_candidates(&columns, &clean.feature_names)
+    let assignments = if kind.tabular {
+        tabular::assignments(&columns, &clean.feature_names, &kind.groups)
     } else {
         Vec::new()
     };
-    let scan_total = image_cands.as_ref().map_or(singles.len() + 28 * 4, Vec::len) as u64;
+    let n = assignments.len().min(120) as u64;
+    let scan_total = image_cands.as_ref().map_or(0, Vec::len) as u64
+        + if assignments.is_empty() {
+            0
+        } else {
+            assignments.len() as u64 + n * n / 2 + 12 * assignments.len() as u64
+        };
     let strip_total = (config.strip_rows * 2) as u64;
     let total = u64::from(run(Detector::TriggerScan) || run(Detector::Strip)) * scan_total
         + u64::from(run(Detector::Reverse)) * k as u64
         + u64::from(run(Detector::Strip)) * strip_total
-        + u64::from(train.is_some()) * k as u64;
+        + u64::from(train.is_some()) * (k as u64 + 2);
     progress.set_length(total);
     let steps = Steps {
         progress,
@@ -516,6 +580,7 @@ pub fn assess(
         lo: &lo,
         hi: &hi,
         shape,
+        tabular: kind.tabular,
         names: &names,
         seed,
         steps: &steps,
@@ -526,9 +591,35 @@ pub fn assess(
         idx: scan_idx,
         pred: scan_pred,
         image: image_cands,
-        singles,
+        tabular: assignments,
     };
     let mut out = Outcome::default();
+    out.details.insert(
+        "input".into(),
+        json!({
+            "treated_as": kind.treated_as,
+            "inferred": kind.inferred,
+            "shape": kind.shape,
+            "tabular": kind.tabular,
+            "one_hot_groups": kind.groups.iter().map(|g| json!({
+                "name": g.name,
+                "columns": g.columns.iter().map(|j| clean.feature_names.get(*j).cloned().unwrap_or_else(|| j.to_string())).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
+        }),
+    );
+    if kind.inferred && kind.shape.is_some() {
+        out.eval.findings.push(
+            Finding::new(
+                "backdoor-input-assumed",
+                Severity::Low,
+                format!(
+                    "the spec gives no input_shape; treated the input as {}",
+                    kind.treated_as
+                ),
+            )
+            .fix("set `input_shape` (and `clip`) in the gate's spec if this is wrong"),
+        );
+    }
 
     // 1. Trigger scan (also feeds STRIP its suspect inputs).
     let strongest = detect::trigger_scan::run(&ctx, &mut out, &scan, suspect)?;
@@ -538,21 +629,27 @@ pub fn assess(
     detect::strip::run(&ctx, &mut out, suspect, &strongest)?;
     // 4. Training-data detectors.
     detect::training::run(&ctx, &mut out, train)?;
+    detect::subgroups::run(&ctx, &mut out, train);
     let Outcome {
         mut eval,
         votes,
         mut details,
     } = out;
 
-    // Combine: the class most detectors name.
+    // Combine: the class most gating detectors name (advisory detectors
+    // only when no gating detector names one).
+    let gating = |d: &Detector| !config.advisory.contains(d);
     let mut tally: BTreeMap<usize, Vec<Detector>> = BTreeMap::new();
     for v in &votes {
         tally.entry(v.class).or_default().push(v.detector);
     }
-    if let Some((class, dets)) = tally
-        .iter()
-        .max_by(|a, b| a.1.len().cmp(&b.1.len()).then(b.0.cmp(a.0)))
-    {
+    if let Some((class, dets)) = tally.iter().max_by(|a, b| {
+        let g = |d: &[Detector]| d.iter().filter(|d| gating(d)).count();
+        g(a.1)
+            .cmp(&g(b.1))
+            .then(a.1.len().cmp(&b.1.len()))
+            .then(b.0.cmp(a.0))
+    }) {
         eval.metrics
             .insert("suspected_target_class".into(), *class as f64);
         let trigger = strongest
@@ -560,21 +657,45 @@ pub fn assess(
             .filter(|h| h.class == *class && dets.contains(&Detector::TriggerScan))
             .map(|h| format!("; trigger: {}", h.trigger))
             .unwrap_or_default();
-        eval.findings.push(
+        let gates = dets.iter().any(gating);
+        let message = format!(
+            "suspected backdoor target class {} (named by {}){trigger}",
+            label(*class),
+            dets.iter().map(|d| d.as_str()).collect::<Vec<_>>().join(", ")
+        );
+        eval.findings.push(if gates {
+            Finding::new("backdoor-suspected-target", Severity::High, message)
+                .confidence(if dets.len() > 1 { Confidence::High } else { Confidence::Medium })
+                .fix("do not deploy this model; retrain from vetted data and audit the training rows labelled with this class")
+        } else {
             Finding::new(
                 "backdoor-suspected-target",
-                Severity::High,
-                format!(
-                    "suspected backdoor target class {} (named by {}){trigger}",
-                    label(*class),
-                    dets.iter().map(|d| d.as_str()).collect::<Vec<_>>().join(", ")
-                ),
+                Severity::Low,
+                format!("advisory, did not gate: {message}"),
             )
-            .confidence(if dets.len() > 1 { Confidence::High } else { Confidence::Medium })
-            .fix("do not deploy this model; retrain from vetted data and audit the training rows labelled with this class"),
-        );
+            .confidence(Confidence::Low)
+            .fix("only advisory detectors named this class; review it, or list the detector as gating (remove it from `advisory`)")
+        });
         details.insert("suspected_target_class".into(), json!(label(*class)));
     }
+    // Findings and verdict agree: an advisory detector's finding is
+    // reported as advisory; every other high finding fails the gate, even
+    // when a `require:` of the policy's own would let its metric pass.
+    for f in &mut eval.findings {
+        let detector = f.rule.strip_prefix("backdoor-").and_then(Detector::parse);
+        if detector.is_some_and(|d| !gating(&d)) {
+            if f.severity >= Severity::Medium {
+                f.severity = Severity::Low;
+                f.message = format!("advisory, did not gate: {}", f.message);
+            }
+        } else if f.severity >= Severity::High {
+            eval.failures.push(format!("{}: {}", f.rule, f.message));
+        }
+    }
+    details.insert(
+        "advisory".into(),
+        json!(config.advisory.iter().map(|d| d.as_str()).collect::<Vec<_>>()),
+    );
     details.insert(
         "fired".into(),
         serde_json::Value::Object(

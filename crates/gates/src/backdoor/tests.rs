@@ -146,3 +146,70 @@ fn default_require_covers_exactly_the_detectors_that_run() {
     let r = default_require(&config(json!({"train_data": "t.csv"})));
     assert!(r.contains_key("ac_flagged_classes"));
 }
+
+#[test]
+fn an_advisory_detector_reports_without_gating_and_every_other_high_finding_fails() {
+    let model = Planted::new(true);
+    let clean = data(&model, 300);
+    // Gating (the default): the trigger scan's high finding is a failure
+    // of its own, whatever a policy's `require:` says about the metric.
+    let cfg = config(json!({"scan_rows": 150, "strip_rows": 60}));
+    let e = assess(&model, &clean, None, None, &cfg, 1, &NoProgress, None).unwrap();
+    assert!(
+        e.failures.iter().any(|f| f.starts_with("backdoor-trigger-scan")),
+        "{:?}",
+        e.failures
+    );
+    assert!(e
+        .findings
+        .iter()
+        .any(|f| f.rule == "backdoor-suspected-target" && f.severity == Severity::High));
+    // Advisory: the same findings are reported as advisory, nothing gates.
+    let cfg = config(json!({"scan_rows": 150, "strip_rows": 60, "advisory": "trigger-scan,strip,reverse"}));
+    let e = assess(&model, &clean, None, None, &cfg, 1, &NoProgress, None).unwrap();
+    assert!(e.failures.is_empty(), "{:?}", e.failures);
+    let scan = e
+        .findings
+        .iter()
+        .find(|f| f.rule == "backdoor-trigger-scan")
+        .unwrap();
+    assert_eq!(scan.severity, Severity::Low);
+    assert!(
+        scan.message.starts_with("advisory, did not gate"),
+        "{}",
+        scan.message
+    );
+    let target = e
+        .findings
+        .iter()
+        .find(|f| f.rule == "backdoor-suspected-target")
+        .unwrap();
+    assert_eq!(target.severity, Severity::Low, "{}", target.message);
+    assert!(
+        e.findings.iter().all(|f| f.severity < Severity::High),
+        "{:?}",
+        e.findings
+    );
+    assert!(default_require(&cfg).is_empty(), "{:?}", default_require(&cfg));
+}
+
+#[test]
+fn reverse_is_advisory_by_default_and_the_two_keys_cannot_contradict() {
+    assert_eq!(config(json!({})).advisory, vec![Detector::Reverse]);
+    assert!(config(json!({"reverse_gates": true})).advisory.is_empty());
+    assert!(config(json!({"advisory": []})).advisory.is_empty());
+    let e = BackdoorConfig::from_params(
+        json!({"reverse_gates": true, "advisory": "reverse"})
+            .as_object()
+            .unwrap(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("contradicts"), "{e}");
+    let e = BackdoorConfig::from_params(json!({"advisory": "nope"}).as_object().unwrap())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("unknown detector 'nope' in `advisory`"), "{e}");
+    let r = default_require(&config(json!({"train_data": "t.csv"})));
+    assert!(r.contains_key("subgroup_flagged"), "{r:?}");
+}

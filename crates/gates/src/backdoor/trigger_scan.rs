@@ -8,9 +8,8 @@
 //! large share of inputs of *other* classes into *one* class is evidence of
 //! a planted trigger. Candidates: image patches of side 1–4 at the corners
 //! and on a grid (all positions on small images), filled with the domain
-//! minimum, maximum, or a min/max checkerboard; for tabular data, each
-//! feature set to its minimum, maximum or a rare value, then pairs of the
-//! most effective single features.
+//! minimum, maximum, or a min/max checkerboard. Tabular candidates and
+//! conjunctions are [`super::tabular`]'s.
 
 use std::fmt;
 
@@ -115,67 +114,6 @@ pub fn image_candidates(shape: [usize; 3], lo: f32, hi: f32) -> Vec<Trigger> {
     out
 }
 
-/// Single-feature candidates for tabular data: each feature's minimum,
-/// maximum and up to two rare values (seen in ≤ 1% of rows).
-pub fn tabular_candidates(columns: &[Vec<f32>], names: &[String]) -> Vec<Trigger> {
-    let mut out = Vec::new();
-    for (j, col) in columns.iter().enumerate() {
-        let name = names.get(j).cloned().unwrap_or_else(|| format!("feature {j}"));
-        let mut sorted: Vec<f32> = col.iter().copied().filter(|v| v.is_finite()).collect();
-        sorted.sort_by(f32::total_cmp);
-        let (Some(&lo), Some(&hi)) = (sorted.first(), sorted.last()) else {
-            continue;
-        };
-        let mut values = vec![(lo, "minimum"), (hi, "maximum")];
-        // Rare values of discrete features (a continuous feature has every
-        // value rare, so only count features with few distinct values).
-        let mut distinct: Vec<(f32, usize)> = Vec::new();
-        for v in &sorted {
-            match distinct.last_mut() {
-                Some((u, n)) if u == v => *n += 1,
-                _ => distinct.push((*v, 1)),
-            }
-        }
-        if distinct.len() <= 20 {
-            let limit = (sorted.len() / 100).max(1);
-            let mut rare: Vec<(f32, usize)> = distinct.into_iter().filter(|(_, n)| *n <= limit).collect();
-            rare.sort_by_key(|(_, n)| *n);
-            for (v, _) in rare.into_iter().take(2) {
-                if v != lo && v != hi {
-                    values.push((v, "rare value"));
-                }
-            }
-        }
-        for (v, what) in values {
-            out.push(Trigger {
-                cells: vec![(j, v)],
-                description: format!("{name} = {v} ({what})"),
-            });
-        }
-    }
-    out
-}
-
-/// Pairs of the given single-feature triggers (different features).
-pub fn pair_candidates(singles: &[Trigger]) -> Vec<Trigger> {
-    let mut out = Vec::new();
-    for (i, a) in singles.iter().enumerate() {
-        for b in singles.iter().skip(i + 1) {
-            let (Some(ca), Some(cb)) = (a.cells.first(), b.cells.first()) else {
-                continue;
-            };
-            if ca.0 == cb.0 {
-                continue;
-            }
-            out.push(Trigger {
-                cells: vec![*ca, *cb],
-                description: format!("{} and {}", a.description, b.description),
-            });
-        }
-    }
-    out
-}
-
 /// Measures each candidate on `rows` (flat clean inputs) whose clean
 /// predictions are `clean_pred`. `on_done` is called after each candidate.
 ///
@@ -251,16 +189,5 @@ mod tests {
         assert!(br.cells.contains(&(63, 16.0)));
         let big = image_candidates([3, 32, 32], 0.0, 1.0);
         assert!(big.len() < 2000, "{}", big.len());
-    }
-
-    #[test]
-    fn tabular_candidates_include_extremes_and_rare_values() {
-        let col: Vec<f32> = (0..300)
-            .map(|i| if i == 7 { 5.0 } else { (i % 3) as f32 })
-            .collect();
-        let t = tabular_candidates(&[col], &["n_children".into()]);
-        let values: Vec<f32> = t.iter().map(|t| t.cells[0].1).collect();
-        assert_eq!(values, vec![0.0, 5.0]);
-        assert_eq!(pair_candidates(&t).len(), 0, "pairs need two features");
     }
 }

@@ -59,6 +59,21 @@ pub(crate) fn str_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D
     })
 }
 
+/// As [`str_list`], but an absent key stays `None` (so `[]` can mean
+/// "none" rather than "the default").
+pub(crate) fn opt_str_list<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
+    Ok(match Option::<ListOrStr<String>>::deserialize(d)? {
+        None => None,
+        Some(ListOrStr::List(v)) => Some(v),
+        Some(ListOrStr::Str(s)) => Some(
+            s.split(',')
+                .map(|p| p.trim().to_string())
+                .filter(|p| !p.is_empty())
+                .collect(),
+        ),
+    })
+}
+
 /// A list of numbers, or one comma-separated string (`0,16`, `[1,8,8]`).
 pub(crate) fn num_list<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<f64>>, D::Error> {
     match Option::<ListOrStr<NumOrStr>>::deserialize(d)? {

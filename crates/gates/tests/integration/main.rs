@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "test helpers")]
 
 mod backdoor;
+mod backdoor_field;
 mod command;
 mod fairness;
 mod fixture_model;

@@ -8,6 +8,7 @@
 
 pub(crate) mod reverse;
 pub(crate) mod strip;
+pub(crate) mod subgroups;
 pub(crate) mod training;
 pub(crate) mod trigger_scan;
 
@@ -70,6 +71,8 @@ pub(crate) struct Ctx<'a> {
     pub(crate) lo: &'a [f32],
     pub(crate) hi: &'a [f32],
     pub(crate) shape: Option<[usize; 3]>,
+    /// Whether the input is (also) searched as tabular features.
+    pub(crate) tabular: bool,
     /// Class labels, by class index.
     pub(crate) names: &'a [String],
     pub(crate) seed: u64,

@@ -1,7 +1,7 @@
 //! Step 3, STRIP: inputs whose prediction survives blending with clean
 //! inputs carry a trigger (see [`crate::backdoor::strip`]). The suspect
 //! inputs are the spec's `suspect_data`, else clean rows stamped with the
-//! trigger scan's strongest candidate.
+//! trigger scan's strongest candidate when it reached the scan threshold.
 
 use portcullis_evidence::{Finding, Severity};
 use rand::SeedableRng;
@@ -59,7 +59,10 @@ pub(crate) fn run(
         let threshold = strip::threshold(&clean_h);
         let (suspect_rows, suspect_from) = match (suspect, &strongest) {
             (Some(s), _) => (s.x.data.clone(), format!("suspect set {}", s.source)),
-            (None, Some(h)) => {
+            // A candidate below the scan's threshold is no suspect: natural
+            // features that flip many inputs make confident, low-entropy
+            // predictions too, so STRIP would only echo them.
+            (None, Some(h)) if f64::from(h.flip_rate) >= ctx.config.scan_threshold => {
                 let mut rows = Vec::new();
                 for (i, p) in fit_idx.iter().zip(fit_idx.iter().map(|i| ctx.pred.get(*i))) {
                     if p != Some(&h.class) {
@@ -76,7 +79,10 @@ pub(crate) fn run(
                     ),
                 )
             }
-            (None, None) => (Vec::new(), "no suspect inputs".into()),
+            (None, _) => (
+                Vec::new(),
+                "no suspect inputs: no scan candidate reached the scan threshold".into(),
+            ),
         };
         let suspect_h = strip_entropies(
             ctx.oracle,
