@@ -170,3 +170,43 @@ fn eval_robustness_reports_its_metrics_maps_the_verdict_and_repeats_with_the_sam
         "{c}"
     );
 }
+
+#[test]
+fn eval_backdoor_without_a_spec_infers_the_images_from_a_flat_csv_and_says_so() {
+    // What a new user types: no --spec, so no input_shape and no clip.
+    let ex = example();
+    let run = |model: &str| {
+        cmd(
+            ex.path(),
+            &[
+                "eval",
+                "backdoor",
+                "--model",
+                &format!("models/{model}"),
+                "--data",
+                "data/test.csv",
+                "--label",
+                "label",
+                "--format",
+                "json",
+            ],
+        )
+        .assert()
+    };
+    let bad = run("poisoned.onnx").code(1);
+    let gate = &json(&bad);
+    assert_eq!(gate["verdict"], "fail", "{gate}");
+    assert_eq!(gate["metrics"]["suspected_target_class"], 7.0, "{gate}");
+    let treated = gate["details"]["input"]["treated_as"].as_str().unwrap();
+    assert!(treated.starts_with("1×8×8 images (inferred"), "{treated}");
+    assert!(
+        gate["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["rule"] == "backdoor-input-assumed" && f["severity"] == "low"),
+        "{gate}"
+    );
+    let good = run("clean.onnx").code(0);
+    assert_eq!(json(&good)["verdict"], "pass");
+}

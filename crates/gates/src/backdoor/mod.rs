@@ -307,7 +307,10 @@ impl BackdoorConfig {
             activation_node: p.activation_node.unwrap_or_else(|| "penultimate".into()),
             input_shape,
             clip,
-            scan_rows: count("scan_rows", p.scan_rows, 200)?,
+            // Verdicts near a threshold must not hang on which rows were
+            // drawn: at 200 rows a clean field model moved from 0.88 to 0.91
+            // between seeds, so the scan reads up to 1,000.
+            scan_rows: count("scan_rows", p.scan_rows, 1000)?,
             scan_threshold: frac("scan_threshold", p.scan_threshold, DEFAULT_SCAN_THRESHOLD)?,
             scan_max_size: p.scan_max_size,
             scan_max_features: match p.scan_max_features.unwrap_or(3) {
