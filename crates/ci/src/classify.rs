@@ -297,6 +297,76 @@ pub const PATTERNS: &[Pattern] = &[
     ),
     p(
         Deploy,
+        "AWS Lambda code update",
+        &["aws", "lambda"],
+        &[
+            "update-function-code",
+            "update-function-configuration",
+            "publish-version",
+            "update-alias",
+        ],
+        Medium,
+    ),
+    p(
+        Deploy,
+        "model copied to a serving bucket",
+        &["aws", "s3", "model"],
+        &["serving", "inference", "endpoint", "prod", "production"],
+        Low,
+    ),
+    p(
+        Deploy,
+        "CloudFormation stack deploy",
+        &["aws", "cloudformation", "deploy"],
+        &[],
+        Medium,
+    ),
+    p(
+        Deploy,
+        "CloudFormation stack deploy",
+        &["aws", "cloudformation"],
+        &["create-stack", "update-stack"],
+        Medium,
+    ),
+    p(Deploy, "CloudFormation stack deploy", &["cfnupdate"], &[], Medium),
+    p(Deploy, "CDK deploy", &["cdk", "deploy"], &[], Medium),
+    p(
+        Deploy,
+        "serving image push",
+        &["buildah", "push"],
+        MODELISH,
+        Medium,
+    ),
+    p(
+        Deploy,
+        "serving image push",
+        &["podman", "push"],
+        MODELISH,
+        Medium,
+    ),
+    p(
+        Deploy,
+        "serving image rollout",
+        &["kubectl", "set", "image"],
+        MODELISH,
+        High,
+    ),
+    p(
+        Deploy,
+        "serving rollout restart",
+        &["kubectl", "rollout", "restart"],
+        MODELISH,
+        Medium,
+    ),
+    p(
+        Deploy,
+        "Hugging Face Hub push",
+        &["git", "push"],
+        &["huggingface.co", "hf.co"],
+        High,
+    ),
+    p(
+        Deploy,
         "Databricks serving endpoint",
         &["databricks", "serving-endpoints"],
         &["create", "update"],
@@ -417,10 +487,30 @@ pub fn line_matches(line: &str, pattern: &Pattern) -> bool {
     pattern.any.is_empty() || pattern.any.iter().any(|w| find_word(line, w, 0).is_some())
 }
 
+/// Subcommands that only read: a line running one lists, shows or waits
+/// for a deployment and ships nothing (`az ml online-deployment list`,
+/// `aws sagemaker describe-endpoint`, `kubectl get inferenceservice`).
+const READ_ONLY: &[&str] = &[
+    "list", "show", "describe", "get", "wait", "logs", "status", "get-logs",
+];
+
+/// Whether one of the first words after the tool, in the line's first
+/// command, is a read-only subcommand.
+fn read_only(line: &str) -> bool {
+    let first = line.split([';', '|', '&']).next().unwrap_or("");
+    first.split_whitespace().skip(1).take(4).any(|w| {
+        READ_ONLY.contains(&w)
+            || ["describe-", "list-", "get-", "wait-"]
+                .iter()
+                .any(|p| w.starts_with(p))
+    })
+}
+
 fn best(line: &str, kinds: &[Kind]) -> Option<&'static Pattern> {
     let mut found: Option<&'static Pattern> = None;
+    let reads = read_only(line);
     for pat in PATTERNS {
-        if !kinds.contains(&pat.kind) || !line_matches(line, pat) {
+        if !kinds.contains(&pat.kind) || !line_matches(line, pat) || (pat.kind == Deploy && reads) {
             continue;
         }
         let better = match found {
@@ -655,6 +745,59 @@ mod tests {
         s.with
             .push(("endpoint_name".into(), Text::new("taxi", Pos::new(3, 1))));
         assert_eq!(classify_step(&s).unwrap().kind, Kind::Deploy);
+    }
+
+    #[test]
+    fn aws_container_kubectl_and_hub_pushes_are_deploys() {
+        for (script, label) in [
+            (
+                "aws lambda update-function-code --function-name churn-api --zip-file fileb://f.zip",
+                "AWS Lambda code update",
+            ),
+            (
+                "aws s3 sync ./model s3://acme-serving/churn/",
+                "model copied to a serving bucket",
+            ),
+            (
+                "aws cloudformation deploy --template-file endpoint.yml --stack-name churn",
+                "CloudFormation stack deploy",
+            ),
+            (
+                "npx cdk deploy ChurnEndpointStack --require-approval never",
+                "CDK deploy",
+            ),
+            ("buildah push quay.io/acme/model-server:1.2", "serving image push"),
+            (
+                "kubectl set image deployment/model-server server=acme/model:2",
+                "serving image rollout",
+            ),
+            (
+                "git push https://user:$HF_TOKEN@huggingface.co/acme/sentiment main",
+                "Hugging Face Hub push",
+            ),
+        ] {
+            let hit = classify_step(&run(script)).unwrap_or_else(|| panic!("{script}"));
+            assert_eq!((hit.kind, hit.label), (Deploy, label), "{script}");
+        }
+    }
+
+    #[test]
+    fn read_only_commands_ship_nothing() {
+        for script in [
+            "aws sagemaker describe-endpoint --endpoint-name model-deploy",
+            "az ml online-deployment list --endpoint-name churn",
+            "az ml online-deployment get-logs --name blue",
+            "kubectl get inferenceservice model-server -o yaml",
+            "aws lambda get-function --function-name churn-api",
+        ] {
+            assert!(
+                classify_step(&run(script)).is_none_or(|h| h.kind != Deploy),
+                "{script}"
+            );
+        }
+        // A read after the deploy on the same line does not hide it.
+        let hit = classify_step(&run("docker push acme/model-server:2; kubectl get pods")).unwrap();
+        assert_eq!(hit.kind, Deploy);
     }
 
     #[test]
