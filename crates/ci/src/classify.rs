@@ -106,6 +106,13 @@ const UTILITY_ACTIONS: &[&str] = &[
     "slack",
     "publishtestresults",
     "publishbuildartifacts",
+    // Posting a comment reports a result; it checks nothing.
+    "comment-pull-request",
+    "create-or-update-comment",
+    "sticky-pull-request-comment",
+    "pull-request-comment",
+    "add-pr-comment",
+    "upload-sarif",
 ];
 
 /// Rows matched against script lines and action references.
