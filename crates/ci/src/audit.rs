@@ -13,7 +13,7 @@ use crate::config::AuditConfig;
 use crate::load::{display, Loader};
 use crate::model::{Pipeline, System};
 use crate::yaml::{self, Limits, Node};
-use crate::{azure, github, gitlab, jenkins, k8s, rules};
+use crate::{azure, github, gitlab, jenkins, k8s, rules, scripts};
 
 /// How to audit.
 #[derive(Debug, Clone)]
@@ -370,6 +370,10 @@ fn audit_one(path: &Path, walk_root: &Path, explicit: bool, options: &AuditOptio
                 status = FileStatus::NotAnalysable("no CI system recognised".into());
             }
         }
+    }
+    let root = repo_root(path, walk_root);
+    for p in &mut pipelines {
+        scripts::resolve(p, &root, &lines);
     }
     let mut findings = Vec::new();
     for p in &pipelines {

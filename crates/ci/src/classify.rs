@@ -434,6 +434,9 @@ pub struct Hit {
     pub run_offset: Option<usize>,
     /// The hit came from the step's name only.
     pub by_name: bool,
+    /// When the hit came from a repository script the step runs: the
+    /// script and line (`scripts/deploy.sh:12`).
+    pub via: Option<String>,
 }
 
 fn is_word_start(hay: &str, at: usize) -> bool {
@@ -569,8 +572,8 @@ fn uses_text(step: &Step) -> Option<String> {
 /// Classifies a step by its script, its action reference, then its name.
 pub fn classify_step(step: &Step) -> Option<Hit> {
     let mut out: Option<Hit> = None;
-    let mut consider = |hit: Hit| {
-        let replace = match &out {
+    let consider = |out: &mut Option<Hit>, hit: Hit| {
+        let replace = match out.as_ref() {
             None => true,
             Some(o) => {
                 hit.confidence > o.confidence
@@ -578,7 +581,7 @@ pub fn classify_step(step: &Step) -> Option<Hit> {
             }
         };
         if replace {
-            out = Some(hit);
+            *out = Some(hit);
         }
     };
     if let Some(run) = &step.run {
@@ -587,13 +590,17 @@ pub fn classify_step(step: &Step) -> Option<Hit> {
             let lower = line.to_ascii_lowercase();
             if !is_trivial_line(&lower) {
                 if let Some(pat) = best(&lower, &[Deploy, Gate]) {
-                    consider(Hit {
-                        kind: pat.kind,
-                        label: pat.label,
-                        confidence: pat.confidence,
-                        run_offset: Some(offset + (line.len() - line.trim_start().len())),
-                        by_name: false,
-                    });
+                    consider(
+                        &mut out,
+                        Hit {
+                            kind: pat.kind,
+                            label: pat.label,
+                            confidence: pat.confidence,
+                            run_offset: Some(offset + (line.len() - line.trim_start().len())),
+                            by_name: false,
+                            via: None,
+                        },
+                    );
                 }
             }
             offset += line.len();
@@ -601,13 +608,43 @@ pub fn classify_step(step: &Step) -> Option<Hit> {
     }
     if let Some(text) = uses_text(step) {
         if let Some(pat) = best(&text, &[Deploy, Gate]) {
-            consider(Hit {
-                kind: pat.kind,
-                label: pat.label,
-                confidence: pat.confidence,
-                run_offset: None,
-                by_name: false,
-            });
+            consider(
+                &mut out,
+                Hit {
+                    kind: pat.kind,
+                    label: pat.label,
+                    confidence: pat.confidence,
+                    run_offset: None,
+                    by_name: false,
+                    via: None,
+                },
+            );
+        }
+    }
+    // Nothing sure in the step itself: read the repository scripts it runs.
+    if out.as_ref().is_none_or(|h| h.confidence == Low) {
+        for script in &step.scripts {
+            let python = script.path.to_ascii_lowercase().ends_with(".py");
+            for (n, line) in script.text.lines().enumerate() {
+                let lower = line.to_ascii_lowercase();
+                if is_trivial_line(&lower) || (python && lower.trim_start().starts_with("print(")) {
+                    continue;
+                }
+                if let Some(pat) = best(&lower, &[Deploy, Gate]) {
+                    // Read shallowly, so never surer than medium.
+                    consider(
+                        &mut out,
+                        Hit {
+                            kind: pat.kind,
+                            label: pat.label,
+                            confidence: pat.confidence.min(Medium),
+                            run_offset: Some(script.run_offset),
+                            by_name: false,
+                            via: Some(format!("{}:{}", script.path, n + 1)),
+                        },
+                    );
+                }
+            }
         }
     }
     let utility = step.uses.as_ref().is_some_and(|u| {
@@ -626,6 +663,7 @@ pub fn classify_step(step: &Step) -> Option<Hit> {
                     confidence: Low,
                     run_offset: None,
                     by_name: true,
+                    via: None,
                 });
             }
         }

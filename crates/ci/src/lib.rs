@@ -31,6 +31,7 @@ pub mod k8s;
 pub mod load;
 pub mod model;
 pub mod rules;
+pub mod scripts;
 pub mod yaml;
 
 pub use audit::{audit_paths, AuditOptions, AuditReport, AuditedFile, FileStatus};

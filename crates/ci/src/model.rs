@@ -167,6 +167,20 @@ pub struct Step {
     /// The file the step is written in, when not its job's (a steps
     /// template).
     pub file: Option<String>,
+    /// Repository scripts its `run` text invokes, read (see
+    /// [`crate::scripts`]).
+    pub scripts: Vec<ScriptRef>,
+}
+
+/// A repository script a step runs, with its text.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ScriptRef {
+    /// Repository-relative path, as invoked.
+    pub path: String,
+    /// Byte offset of the invoking line in the step's `run` text.
+    pub run_offset: usize,
+    /// The script's text.
+    pub text: String,
 }
 
 impl Step {

@@ -335,8 +335,16 @@ impl<'a> Facts<'a> {
     pub(crate) fn step_desc(&self, j: usize, s: usize) -> String {
         let job = self.p.jobs.get(j);
         let step = job.and_then(|jb| jb.steps.get(s));
+        let via = self
+            .steps
+            .get(j)
+            .and_then(|v| v.get(s))
+            .and_then(|f| f.hit.as_ref())
+            .and_then(|h| h.via.as_deref())
+            .map(|v| format!(" (through the script it runs, {v})"))
+            .unwrap_or_default();
         format!(
-            "'{}' in job '{}'",
+            "'{}' in job '{}'{via}",
             step.map(Step::label).unwrap_or_default(),
             job.map(Job::label).unwrap_or_default()
         )
