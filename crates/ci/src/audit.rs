@@ -28,6 +28,9 @@ pub struct AuditOptions {
     pub max_files: usize,
     /// Worker threads (0: as many as the machine has).
     pub threads: usize,
+    /// Local checkouts of other repositories (`org/repo` to a directory),
+    /// for templates and reusable workflows referenced from them.
+    pub resolve: BTreeMap<String, PathBuf>,
 }
 
 impl Default for AuditOptions {
@@ -38,6 +41,7 @@ impl Default for AuditOptions {
             limits: Limits::default(),
             max_files: 100_000,
             threads: 0,
+            resolve: BTreeMap::new(),
         }
     }
 }
@@ -343,6 +347,7 @@ fn audit_one(path: &Path, walk_root: &Path, explicit: bool, options: &AuditOptio
         let loader = Loader {
             root: repo_root(path, walk_root),
             limits: &options.limits,
+            resolve: &options.resolve,
         };
         match detected {
             Some(System::GithubActions) => {
@@ -374,6 +379,9 @@ fn audit_one(path: &Path, walk_root: &Path, explicit: bool, options: &AuditOptio
     let root = repo_root(path, walk_root);
     for p in &mut pipelines {
         scripts::resolve(p, &root, &lines);
+        if p.system == System::GithubActions {
+            scripts::reusable_workflows(p, &options.resolve, &options.limits);
+        }
     }
     let mut findings = Vec::new();
     for p in &pipelines {

@@ -6,6 +6,7 @@
 //! are conditions like `always()` and `succeededOrFailed()`. Approvals and
 //! checks are attached to environments in project settings.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::load::Loader;
@@ -34,6 +35,8 @@ type Expanded = (Node, Option<String>, PathBuf);
 struct Ctx<'a, 'b> {
     loader: &'a Loader<'b>,
     pipeline: &'a mut Pipeline,
+    /// `resources.repositories`: alias to repository name (`org/repo`).
+    repositories: BTreeMap<String, String>,
 }
 
 impl Ctx<'_, '_> {
@@ -59,16 +62,38 @@ impl Ctx<'_, '_> {
                 continue;
             };
             let pos = item.get("template").map_or(item.pos, |n| n.pos);
-            if tpl.contains('@') || tpl.contains("${{") || depth >= MAX_TEMPLATE_DEPTH {
-                let mut m = Marker::new(format!("template '{tpl}' (another repository or computed)"), pos);
+            // `x.yml@alias`: a repository resource, read when its checkout
+            // was given (`--resolve org/repo=PATH`); `@self` is this one.
+            let (file, repo) = match tpl.rsplit_once('@') {
+                Some((f, "self")) => (f, None),
+                Some((f, alias)) => (f, Some(alias)),
+                None => (tpl, None),
+            };
+            let checkout = repo.and_then(|alias| {
+                let name = self.repositories.get(alias)?;
+                self.loader
+                    .resolve
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                    .map(|(_, v)| v.clone())
+            });
+            if (repo.is_some() && checkout.is_none()) || tpl.contains("${{") || depth >= MAX_TEMPLATE_DEPTH {
+                let hint = repo
+                    .and_then(|a| self.repositories.get(a))
+                    .map(|name| format!("; pass --resolve {name}=PATH to read it"))
+                    .unwrap_or_default();
+                let mut m = Marker::new(
+                    format!("template '{tpl}' (another repository or computed{hint})"),
+                    pos,
+                );
                 m.file = from.map(str::to_string);
                 self.pipeline.unresolved.push(m);
                 continue;
             }
-            let path = if let Some(rest) = tpl.strip_prefix('/') {
-                self.loader.root.join(rest)
-            } else {
-                dir.join(tpl)
+            let path = match (&checkout, file.strip_prefix('/')) {
+                (Some(c), _) => c.join(file.trim_start_matches('/')),
+                (None, Some(rest)) => self.loader.root.join(rest),
+                (None, None) => dir.join(file),
             };
             match self.loader.load(&path) {
                 Ok(docs) => {
@@ -256,9 +281,26 @@ pub fn parse(file: &str, path: &Path, doc: &Node, loader: &Loader<'_>) -> Pipeli
     let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let mut jobs: Vec<Job> = Vec::new();
     {
+        let repositories = doc
+            .get("resources")
+            .and_then(|r| r.get("repositories"))
+            .and_then(Node::as_seq)
+            .map(|repos| {
+                repos
+                    .iter()
+                    .filter_map(|r| {
+                        Some((
+                            r.get_str("repository")?.to_string(),
+                            r.get_str("name")?.to_string(),
+                        ))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
         let mut ctx = Ctx {
             loader,
             pipeline: &mut pipeline,
+            repositories,
         };
         if let Some(stages) = doc.get("stages").and_then(Node::as_seq) {
             let stages = ctx.expand(stages, "stages", &dir, None, 0);

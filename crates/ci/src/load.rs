@@ -21,6 +21,8 @@ pub struct Loader<'a> {
     pub root: PathBuf,
     /// YAML limits.
     pub limits: &'a Limits,
+    /// Local checkouts of other repositories (`org/repo` to a directory).
+    pub resolve: &'a std::collections::BTreeMap<String, PathBuf>,
 }
 
 impl Loader<'_> {

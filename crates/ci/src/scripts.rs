@@ -7,9 +7,11 @@
 //! they contain, not what those call in turn. A script that looks like a
 //! deploy by its name but cannot be read is said so (`pipeline-not-analysable`).
 
-use std::path::{Component, Path};
+use std::collections::BTreeMap;
+use std::path::{Component, Path, PathBuf};
 
 use crate::model::{Marker, Pipeline, ScriptRef};
+use crate::yaml::Limits;
 
 /// Largest script read, in bytes.
 const MAX_SCRIPT_BYTES: u64 = 256 * 1024;
@@ -131,6 +133,66 @@ pub fn resolve(p: &mut Pipeline, root: &Path, lines: &[&str]) {
     p.unresolved.extend(unread);
 }
 
+/// Splits `owner/repo/.github/workflows/x.yml@ref` into `owner/repo`
+/// and the path inside it; `None` for local (`./…`) and action references.
+pub fn remote_workflow(uses: &str) -> Option<(&str, &str)> {
+    let (target, _) = uses.split_once('@')?;
+    if target.starts_with("./") {
+        return None;
+    }
+    let at = target.find("/.github/workflows/")?;
+    let repo = &target[..at];
+    (repo.matches('/').count() == 1).then(|| (repo, &target[at + 1..]))
+}
+
+/// Reusable workflows of other repositories that GitHub jobs call: read
+/// from a local checkout given with `--resolve owner/repo=PATH` (their
+/// steps are then classified like a script the job runs), else reported as
+/// not analysable with the reference.
+pub fn reusable_workflows(p: &mut Pipeline, resolve: &BTreeMap<String, PathBuf>, limits: &Limits) {
+    let mut unread = Vec::new();
+    for job in &mut p.jobs {
+        for step in &mut job.steps {
+            let Some(uses) = &step.uses else { continue };
+            let Some((repo, file)) = remote_workflow(uses.value.trim()) else {
+                continue;
+            };
+            let checkout = resolve
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(repo))
+                .map(|(_, v)| v.join(file));
+            let read = match &checkout {
+                Some(path) => std::fs::metadata(path)
+                    .map_err(|e| format!("{}: {e}", path.display()))
+                    .and_then(|m| {
+                        if m.len() > limits.max_bytes as u64 {
+                            Err(format!("{}: larger than the size limit", path.display()))
+                        } else {
+                            std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))
+                        }
+                    }),
+                None => Err(format!(
+                    "reusable workflow '{}' is in another repository; pass --resolve {repo}=PATH to read it",
+                    uses.value.trim()
+                )),
+            };
+            match read {
+                Ok(text) => step.scripts.push(ScriptRef {
+                    path: format!("{repo}/{file}"),
+                    run_offset: 0,
+                    text,
+                }),
+                Err(e) => {
+                    let mut m = Marker::new(e, uses.pos);
+                    m.file = step.file.clone();
+                    unread.push(m);
+                }
+            }
+        }
+    }
+    p.unresolved.extend(unread);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -150,5 +212,16 @@ mod tests {
         assert!(!inside("../other/deploy.sh"));
         assert!(!inside("/etc/deploy.sh"));
         assert!(inside("scripts/deploy.sh"));
+    }
+
+    #[test]
+    fn remote_reusable_workflows_are_told_from_actions_and_local_ones() {
+        assert_eq!(
+            remote_workflow("acme/ml-templates/.github/workflows/deploy.yml@main"),
+            Some(("acme/ml-templates", ".github/workflows/deploy.yml"))
+        );
+        assert_eq!(remote_workflow("./.github/workflows/deploy.yml"), None);
+        assert_eq!(remote_workflow("actions/checkout@v4"), None);
+        assert_eq!(remote_workflow("azure/login@v2"), None);
     }
 }

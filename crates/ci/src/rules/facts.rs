@@ -341,7 +341,7 @@ impl<'a> Facts<'a> {
             .and_then(|v| v.get(s))
             .and_then(|f| f.hit.as_ref())
             .and_then(|h| h.via.as_deref())
-            .map(|v| format!(" (through the script it runs, {v})"))
+            .map(|v| format!(" (its command is at {v})"))
             .unwrap_or_default();
         format!(
             "'{}' in job '{}'{via}",

@@ -9,3 +9,4 @@
 mod bad_input;
 mod fixtures;
 mod output;
+mod resolve;

@@ -30,6 +30,10 @@ pub struct Args {
     /// Config file with ignores and severity overrides.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Read templates and reusable workflows of another repository from a
+    /// local checkout: ORG/REPO=PATH; repeatable.
+    #[arg(long = "resolve", value_name = "ORG/REPO=PATH")]
+    pub resolve: Vec<String>,
 }
 
 /// Runs `audit-ci`.
@@ -46,9 +50,29 @@ pub fn run(args: Args) -> Result<Exit> {
     } else {
         args.paths.clone()
     };
+    let mut resolve = std::collections::BTreeMap::new();
+    for r in &args.resolve {
+        let Some((repo, dir)) = r
+            .split_once('=')
+            .filter(|(k, v)| k.contains('/') && !v.is_empty())
+        else {
+            anyhow::bail!(
+                "--resolve {r}: expected ORG/REPO=PATH, e.g. --resolve acme/ml-templates=../ml-templates"
+            );
+        };
+        let dir = PathBuf::from(dir);
+        if !dir.is_dir() {
+            anyhow::bail!(
+                "--resolve {r}: {} is not a directory; give the path of a local checkout of {repo}",
+                dir.display()
+            );
+        }
+        resolve.insert(repo.trim().to_string(), dir);
+    }
     let options = AuditOptions {
         config,
         min_severity: args.min_severity.into(),
+        resolve,
         ..AuditOptions::default()
     };
     let report = audit_paths(&paths, &options);

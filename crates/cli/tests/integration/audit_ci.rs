@@ -211,3 +211,41 @@ fn audit_ci_writes_the_report_to_output() {
         .stdout("");
     valid_sarif_stdout(&std::fs::read(&out).unwrap(), "audit-ci --output");
 }
+
+#[test]
+fn resolve_reads_another_repositorys_workflow_and_rejects_a_bad_mapping() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../ci/tests/resolve");
+    let run = |extra: &[&str]| {
+        portcullis()
+            .args(["audit-ci", "--format", "json"])
+            .arg(root.join("caller"))
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let rules = |out: &std::process::Output| -> Vec<String> {
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["rule"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let before = run(&[]);
+    assert!(rules(&before).contains(&"pipeline-not-analysable".to_string()));
+    let templates = root.join("ml-templates");
+    let mapping = format!("acme/ml-templates={}", templates.display());
+    let after = run(&["--resolve", &mapping]);
+    assert_eq!(after.status.code(), Some(1));
+    let r = rules(&after);
+    assert!(!r.contains(&"pipeline-not-analysable".to_string()), "{r:?}");
+    assert_eq!(
+        r.iter().filter(|x| *x == "deploy-without-gate").count(),
+        2,
+        "{r:?}"
+    );
+    let bad = run(&["--resolve", "acme/ml-templates"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("expected ORG/REPO=PATH"));
+}
