@@ -13,7 +13,7 @@ use crate::config::AuditConfig;
 use crate::load::{display, Loader};
 use crate::model::{Pipeline, System};
 use crate::yaml::{self, Limits, Node};
-use crate::{azure, github, gitlab, jenkins, k8s, rules, scripts};
+use crate::{azure, bitbucket, circleci, github, gitlab, jenkins, k8s, rules, scripts};
 
 /// How to audit.
 #[derive(Debug, Clone)]
@@ -104,6 +104,12 @@ fn system_by_name(path: &Path) -> Option<System> {
     }
     if name == ".gitlab-ci.yml" || name.ends_with(".gitlab-ci.yml") {
         return Some(System::GitlabCi);
+    }
+    if full.contains(".circleci/") && name.starts_with("config") {
+        return Some(System::CircleCi);
+    }
+    if name == "bitbucket-pipelines.yml" || name == "bitbucket-pipelines.yaml" {
+        return Some(System::Bitbucket);
     }
     if name.starts_with("azure-pipelines") || full.contains(".azure-pipelines/") {
         return Some(System::AzurePipelines);
@@ -367,6 +373,16 @@ fn audit_one(path: &Path, walk_root: &Path, explicit: bool, options: &AuditOptio
             }
             Some(System::Argo | System::Tekton) => {
                 pipelines.extend(k8s::parse_all(&name, &docs));
+            }
+            Some(System::CircleCi) => {
+                if let Some(d) = docs.first() {
+                    pipelines.extend(circleci::parse_all(&name, d));
+                }
+            }
+            Some(System::Bitbucket) => {
+                if let Some(d) = docs.first() {
+                    pipelines.extend(bitbucket::parse_all(&name, d));
+                }
             }
             Some(System::Jenkins) | None => {
                 if !explicit {

@@ -22,6 +22,8 @@
 
 pub mod audit;
 pub mod azure;
+pub mod bitbucket;
+pub mod circleci;
 pub mod classify;
 pub mod config;
 pub mod github;

@@ -23,6 +23,10 @@ pub enum System {
     Argo,
     /// Tekton pipelines.
     Tekton,
+    /// CircleCI.
+    CircleCi,
+    /// Bitbucket Pipelines.
+    Bitbucket,
 }
 
 impl System {
@@ -35,6 +39,8 @@ impl System {
             System::Jenkins => "jenkins",
             System::Argo => "argo-workflows",
             System::Tekton => "tekton",
+            System::CircleCi => "circleci",
+            System::Bitbucket => "bitbucket-pipelines",
         }
     }
 
