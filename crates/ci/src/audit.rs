@@ -13,7 +13,9 @@ use crate::config::AuditConfig;
 use crate::load::{display, Loader};
 use crate::model::{Pipeline, System};
 use crate::yaml::{self, Limits, Node};
-use crate::{azure, bitbucket, circleci, github, gitlab, jenkins, k8s, rules, scripts};
+use crate::{
+    azure, bitbucket, circleci, cloudbuild, codebuild, github, gitlab, jenkins, k8s, rules, scripts,
+};
 
 /// How to audit.
 #[derive(Debug, Clone)]
@@ -110,6 +112,12 @@ fn system_by_name(path: &Path) -> Option<System> {
     }
     if name == "bitbucket-pipelines.yml" || name == "bitbucket-pipelines.yaml" {
         return Some(System::Bitbucket);
+    }
+    if name.starts_with("cloudbuild") {
+        return Some(System::CloudBuild);
+    }
+    if name.starts_with("buildspec") {
+        return Some(System::CodeBuild);
     }
     if name.starts_with("azure-pipelines") || full.contains(".azure-pipelines/") {
         return Some(System::AzurePipelines);
@@ -382,6 +390,16 @@ fn audit_one(path: &Path, walk_root: &Path, explicit: bool, options: &AuditOptio
             Some(System::Bitbucket) => {
                 if let Some(d) = docs.first() {
                     pipelines.extend(bitbucket::parse_all(&name, d));
+                }
+            }
+            Some(System::CloudBuild) => {
+                if let Some(d) = docs.first() {
+                    pipelines.push(cloudbuild::parse(&name, d));
+                }
+            }
+            Some(System::CodeBuild) => {
+                if let Some(d) = docs.first() {
+                    pipelines.push(codebuild::parse(&name, d));
                 }
             }
             Some(System::Jenkins) | None => {

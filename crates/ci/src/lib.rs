@@ -25,6 +25,8 @@ pub mod azure;
 pub mod bitbucket;
 pub mod circleci;
 pub mod classify;
+pub mod cloudbuild;
+pub mod codebuild;
 pub mod config;
 pub mod github;
 pub mod gitlab;

@@ -27,6 +27,10 @@ pub enum System {
     CircleCi,
     /// Bitbucket Pipelines.
     Bitbucket,
+    /// Google Cloud Build.
+    CloudBuild,
+    /// AWS CodeBuild buildspec.
+    CodeBuild,
 }
 
 impl System {
@@ -41,6 +45,8 @@ impl System {
             System::Tekton => "tekton",
             System::CircleCi => "circleci",
             System::Bitbucket => "bitbucket-pipelines",
+            System::CloudBuild => "cloud-build",
+            System::CodeBuild => "codebuild",
         }
     }
 
