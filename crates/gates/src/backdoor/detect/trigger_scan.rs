@@ -256,12 +256,34 @@ pub(crate) fn run(
                     detector: Detector::TriggerScan,
                     class: h.class,
                 });
+                // On pixels the clean data never varies, a clean model's
+                // untrained weights can act like a trigger too (measured on
+                // the field set, docs/gates/backdoor.md): say so.
+                let dark = h
+                    .trigger
+                    .cells
+                    .iter()
+                    .filter(|(j, _)| {
+                        let mid = 0.5
+                            * (ctx.lo.get(*j).copied().unwrap_or(0.0)
+                                + ctx.hi.get(*j).copied().unwrap_or(0.0));
+                        let lit = (0..ctx.clean.len())
+                            .filter(|i| ctx.clean.x.row(*i).get(*j).is_some_and(|v| *v > mid))
+                            .count();
+                        lit * 100 <= ctx.clean.len()
+                    })
+                    .count();
+                let note = if ctx.shape.is_some() && dark * 2 >= h.trigger.cells.len() {
+                    "; most pixels it lights are almost never lit in the clean data (≤ 1% of rows), where a clean model's barely trained weights can act the same way: confirm with `train_data` or a retrain before blaming poisoning"
+                } else {
+                    ""
+                };
                 eval.findings.push(
                     Finding::new(
                         "backdoor-trigger-scan",
                         Severity::High,
                         format!(
-                            "a trigger ({}) sends {:.0}% of clean inputs of other classes to class {}",
+                            "a trigger ({}) sends {:.0}% of clean inputs of other classes to class {}{note}",
                             h.trigger,
                             100.0 * h.flip_rate,
                             label(h.class)
