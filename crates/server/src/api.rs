@@ -45,6 +45,7 @@ pub fn router(registry: Arc<Registry>) -> Router {
         .route("/v1/requests/{id}", get(request))
         .route("/v1/requests/{id}/approve", post(approve))
         .route("/v1/requests/{id}/reject", post(reject))
+        .route("/v1/admission", post(admission))
         .route("/v1/log/checkpoint", get(checkpoint))
         .route("/v1/log/key", get(log_key))
         .route("/v1/log/entries", get(entries))
@@ -298,6 +299,46 @@ async fn history(
     })
     .await?;
     Ok(Json(serde_json::json!({ "moves": v })).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AdmissionQuery {
+    stage: String,
+    #[serde(default)]
+    mode: Option<String>,
+}
+
+async fn admission(
+    State(reg): State<Reg>,
+    headers: HeaderMap,
+    q: Result<Query<AdmissionQuery>, QueryRejection>,
+    b: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let Query(q) = q.map_err(|e| {
+        ApiError::BadRequest(format!(
+            "query: {} (the webhook path is /v1/admission?stage=STAGE, optionally &mode=warn)",
+            e.body_text()
+        ))
+    })?;
+    let warn = match q.mode.as_deref() {
+        None | Some("enforce") => false,
+        Some("warn") => true,
+        Some(m) => {
+            return Err(ApiError::BadRequest(format!(
+                "mode '{m}': expected enforce or warn"
+            )))
+        }
+    };
+    let body: serde_json::Value = json_body(b)?;
+    let stage = q.stage;
+    Ok(Json(
+        call(reg, headers, move |r, c| {
+            crate::admission::review(r, c, &body, &stage, warn)
+        })
+        .await?,
+    )
+    .into_response())
 }
 
 async fn checkpoint(State(reg): State<Reg>, headers: HeaderMap) -> Result<Response, ApiError> {

@@ -26,6 +26,7 @@
 //! policies into a [`Registry`] and calls [`serve`].
 #![deny(missing_docs)]
 
+pub mod admission;
 pub mod api;
 pub mod auth;
 pub mod error;

@@ -618,6 +618,11 @@ impl Registry {
         }))
     }
 
+    /// The names of the models the registry serves.
+    pub fn model_names(&self) -> Vec<String> {
+        self.policies.keys().cloned().collect()
+    }
+
     /// Every model the registry serves.
     pub fn models(&self) -> Vec<Value> {
         self.policies

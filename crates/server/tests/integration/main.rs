@@ -2,6 +2,7 @@
 //! 127.0.0.1.
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "test helpers")]
 
+mod admission;
 mod api;
 mod fuzz;
 mod store;

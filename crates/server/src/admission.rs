@@ -1,0 +1,358 @@
+//! Kubernetes admission: a `ValidatingAdmissionWebhook` endpoint that asks
+//! the registry's deploy-time question for every model a workload loads.
+//!
+//! `POST /v1/admission?stage=prod` takes an `admission.k8s.io/v1`
+//! `AdmissionReview` and answers with one. The stage comes from the URL, so
+//! a cluster maps namespaces to stages with one webhook entry per stage
+//! whose `namespaceSelector` matches the namespace label
+//! (`portcullis.dev/stage: prod`) and whose path names that stage.
+//!
+//! Model references are read from
+//! - the annotations `portcullis.dev/model-digest` (and optionally
+//!   `portcullis.dev/model`, the registry's model name) on the object or its
+//!   pod template;
+//! - KServe `InferenceService` `spec.predictor.model.storageUri` and the
+//!   older per-framework `spec.predictor.<framework>.storageUri`;
+//! - Seldon `SeldonDeployment` `spec.predictors[].graph.modelUri` (and its
+//!   children) and Seldon v2 `Model` `spec.storageUri`;
+//! - `oci://` URIs in pod containers' args, commands and `*MODEL*` /
+//!   `*STORAGE*` environment variables, for Pods, Deployments, StatefulSets,
+//!   DaemonSets, ReplicaSets, Jobs and CronJobs.
+//!
+//! Every reference must resolve to a digest (`oci://…@sha256:…` or the
+//! annotation) and that digest must be what the stage holds and what the
+//! policy allows now; otherwise the review is denied with what is missing.
+//! A kind this endpoint cannot read is denied (fail closed). With
+//! `mode=warn` nothing is denied: the problems come back as `warnings`, for
+//! rollout.
+
+use serde_json::{json, Value};
+
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::registry::Registry;
+
+/// One model a workload loads.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelRef {
+    /// The registry's model name, when the object names it.
+    pub model: Option<String>,
+    /// The digest, lowercase hex, when the reference has one.
+    pub digest: Option<String>,
+    /// Where it was found (`spec.predictor.model.storageUri`).
+    pub at: String,
+    /// The reference as written.
+    pub raw: String,
+}
+
+const DIGEST_ANNOTATION: &str = "portcullis.dev/model-digest";
+const MODEL_ANNOTATION: &str = "portcullis.dev/model";
+
+/// The hex digest of `oci://…@sha256:<hex>` or `sha256:<hex>` / `<hex>`.
+fn digest_of(s: &str) -> Option<String> {
+    let tail = s.rsplit_once("@sha256:").map(|(_, t)| t).unwrap_or(s);
+    let hex = tail.strip_prefix("sha256:").unwrap_or(tail);
+    let hex: String = hex.chars().take_while(char::is_ascii_hexdigit).collect();
+    (hex.len() == 64).then(|| hex.to_ascii_lowercase())
+}
+
+fn annotations(meta: Option<&Value>) -> (Option<&str>, Option<&str>) {
+    let a = meta.and_then(|m| m.get("annotations"));
+    (
+        a.and_then(|a| a.get(DIGEST_ANNOTATION)).and_then(Value::as_str),
+        a.and_then(|a| a.get(MODEL_ANNOTATION)).and_then(Value::as_str),
+    )
+}
+
+fn uri_ref(out: &mut Vec<ModelRef>, model: Option<&str>, at: String, raw: &str) {
+    out.push(ModelRef {
+        model: model.map(str::to_string),
+        digest: digest_of(raw),
+        at,
+        raw: raw.to_string(),
+    });
+}
+
+/// `oci://` references in a pod spec's containers.
+fn pod_refs(out: &mut Vec<ModelRef>, spec: Option<&Value>, model: Option<&str>, at: &str) {
+    let Some(spec) = spec else { return };
+    for list in ["initContainers", "containers"] {
+        for (i, c) in spec
+            .get(list)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            let name = c.get("name").and_then(Value::as_str).unwrap_or("?");
+            for key in ["args", "command"] {
+                for v in c.get(key).and_then(Value::as_array).into_iter().flatten() {
+                    if let Some(s) = v.as_str() {
+                        for word in s.split(|ch: char| ch.is_whitespace() || ch == '=') {
+                            if word.starts_with("oci://") {
+                                uri_ref(out, model, format!("{at}.{list}[{i}] ({name}) {key}"), word);
+                            }
+                        }
+                    }
+                }
+            }
+            for e in c.get("env").and_then(Value::as_array).into_iter().flatten() {
+                let n = e.get("name").and_then(Value::as_str).unwrap_or("");
+                let upper = n.to_ascii_uppercase();
+                if let Some(v) = e.get("value").and_then(Value::as_str) {
+                    if v.starts_with("oci://")
+                        || ((upper.contains("MODEL") || upper.contains("STORAGE")) && v.contains("://"))
+                    {
+                        uri_ref(out, model, format!("{at}.{list}[{i}] ({name}) env {n}"), v);
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn seldon_graph(out: &mut Vec<ModelRef>, g: &Value, model: Option<&str>, at: String) {
+    if let Some(u) = g.get("modelUri").and_then(Value::as_str) {
+        uri_ref(out, model, format!("{at}.modelUri"), u);
+    }
+    for (i, c) in g
+        .get("children")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        seldon_graph(out, c, model, format!("{at}.children[{i}]"));
+    }
+}
+
+/// The model references of one object.
+///
+/// # Errors
+/// A kind this endpoint cannot read, named.
+pub fn references(kind: &str, object: &Value) -> Result<Vec<ModelRef>, String> {
+    let mut out = Vec::new();
+    let meta = object.get("metadata");
+    let (ann_digest, ann_model) = annotations(meta);
+    let spec = object.get("spec");
+    let template = match kind {
+        "Pod" => None,
+        "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet" | "Job" => {
+            spec.and_then(|s| s.get("template"))
+        }
+        "CronJob" => spec
+            .and_then(|s| s.get("jobTemplate"))
+            .and_then(|j| j.get("spec"))
+            .and_then(|s| s.get("template")),
+        _ => None,
+    };
+    let (tpl_digest, tpl_model) = annotations(template.and_then(|t| t.get("metadata")));
+    let model = ann_model.or(tpl_model);
+    if let Some(d) = ann_digest.or(tpl_digest) {
+        out.push(ModelRef {
+            model: model.map(str::to_string),
+            digest: digest_of(d),
+            at: format!("annotation {DIGEST_ANNOTATION}"),
+            raw: d.to_string(),
+        });
+    }
+    match kind {
+        "Pod" => pod_refs(&mut out, spec, model, "spec"),
+        "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet" | "Job" | "CronJob" => {
+            let at = if kind == "CronJob" {
+                "spec.jobTemplate.spec.template.spec"
+            } else {
+                "spec.template.spec"
+            };
+            pod_refs(&mut out, template.and_then(|t| t.get("spec")), model, at);
+        }
+        "InferenceService" => {
+            let predictor = spec.and_then(|s| s.get("predictor"));
+            if let Some(p) = predictor.and_then(Value::as_object) {
+                for (k, v) in p {
+                    if let Some(u) = v.get("storageUri").and_then(Value::as_str) {
+                        uri_ref(&mut out, model, format!("spec.predictor.{k}.storageUri"), u);
+                    }
+                }
+            }
+        }
+        "SeldonDeployment" => {
+            for (i, p) in spec
+                .and_then(|s| s.get("predictors"))
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .enumerate()
+            {
+                if let Some(g) = p.get("graph") {
+                    seldon_graph(&mut out, g, model, format!("spec.predictors[{i}].graph"));
+                }
+            }
+        }
+        "Model" => {
+            if let Some(u) = spec.and_then(|s| s.get("storageUri")).and_then(Value::as_str) {
+                uri_ref(&mut out, model, "spec.storageUri".into(), u);
+            }
+        }
+        other => {
+            return Err(format!(
+                "portcullis cannot read kind '{other}'; list only Pods, workloads, InferenceService, SeldonDeployment and Model in the webhook's rules"
+            ))
+        }
+    }
+    // A URI naming the annotation's digest is the same model: check it once.
+    // A URI with another digest, or none, stays: it must pass on its own.
+    if let Some(ann) = out
+        .first()
+        .filter(|r| r.at.starts_with("annotation"))
+        .map(|r| r.digest.clone())
+    {
+        let mut first = true;
+        out.retain(|r| std::mem::take(&mut first) || ann.is_none() || r.digest != ann);
+    }
+    Ok(out)
+}
+
+/// What is wrong with one reference in `stage`, or `None` when allowed.
+fn problem(reg: &Registry, caller: &Caller, stage: &str, r: &ModelRef) -> Option<String> {
+    let Some(digest) = &r.digest else {
+        return Some(format!(
+            "{} ({}) names no digest: reference the model as oci://…@sha256:<digest> or set the {DIGEST_ANNOTATION} annotation",
+            r.at, r.raw
+        ));
+    };
+    let models: Vec<String> = match &r.model {
+        Some(m) => vec![m.clone()],
+        None => reg.model_names(),
+    };
+    let mut reasons = Vec::new();
+    for m in &models {
+        match reg.stage(caller, m, stage) {
+            Ok(v) if v.digest == *digest && v.allowed => return None,
+            Ok(v) if v.digest == *digest => reasons.push(format!(
+                "'{m}' holds sha256:{digest} in '{stage}' but the policy no longer allows it (see `portcullis registry stage {m} {stage}`)"
+            )),
+            Ok(v) if r.model.is_some() => reasons.push(format!(
+                "'{m}' holds sha256:{} in '{stage}', not sha256:{digest}",
+                v.digest
+            )),
+            Ok(_) => {}
+            Err(e) if r.model.is_some() => reasons.push(format!("'{m}': {e}")),
+            Err(_) => {}
+        }
+    }
+    if reasons.is_empty() {
+        reasons.push(format!(
+            "sha256:{digest} has not been promoted to '{stage}' for any model (`portcullis promote --stage {stage} MODEL {digest}` opens a request)"
+        ));
+    }
+    Some(format!("{}: {}", r.at, reasons.join("; ")))
+}
+
+/// Answers an `AdmissionReview` for `stage`; `warn` reports instead of
+/// denying.
+///
+/// # Errors
+/// [`ApiError::BadRequest`] when the body is not an `admission.k8s.io/v1`
+/// `AdmissionReview` with a request.
+pub fn review(
+    reg: &Registry,
+    caller: &Caller,
+    body: &Value,
+    stage: &str,
+    warn: bool,
+) -> Result<Value, ApiError> {
+    if body.get("apiVersion").and_then(Value::as_str) != Some("admission.k8s.io/v1")
+        || body.get("kind").and_then(Value::as_str) != Some("AdmissionReview")
+    {
+        return Err(ApiError::BadRequest(
+            "expected an admission.k8s.io/v1 AdmissionReview".into(),
+        ));
+    }
+    let req = body
+        .get("request")
+        .ok_or_else(|| ApiError::BadRequest("the AdmissionReview has no request".into()))?;
+    let uid = req.get("uid").and_then(Value::as_str).unwrap_or_default();
+    let kind = req
+        .get("kind")
+        .and_then(|k| k.get("kind"))
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let operation = req.get("operation").and_then(Value::as_str).unwrap_or("CREATE");
+    let mut problems = Vec::new();
+    if operation != "DELETE" {
+        let object = req.get("object").unwrap_or(&Value::Null);
+        match references(kind, object) {
+            Ok(refs) => problems.extend(refs.iter().filter_map(|r| problem(reg, caller, stage, r))),
+            Err(e) => problems.push(e),
+        }
+    }
+    let mut response = json!({"uid": uid, "allowed": problems.is_empty() || warn});
+    if !problems.is_empty() {
+        let name = req
+            .get("name")
+            .and_then(Value::as_str)
+            .or_else(|| {
+                req.get("object")
+                    .and_then(|o| o.get("metadata"))
+                    .and_then(|m| m.get("name"))
+                    .and_then(Value::as_str)
+            })
+            .unwrap_or("");
+        let message = format!(
+            "portcullis: {kind} {name} is not allowed in stage '{stage}': {}",
+            problems.join("; ")
+        );
+        if warn {
+            response["warnings"] = json!(problems
+                .iter()
+                .map(|p| format!("portcullis ({stage}): {p}"))
+                .collect::<Vec<_>>());
+        } else {
+            response["status"] = json!({"code": 403, "reason": "Forbidden", "message": message});
+        }
+    }
+    Ok(json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": response}))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const D: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn references_are_found_in_each_kind() {
+        let isvc =
+            json!({"spec": {"predictor": {"model": {"storageUri": format!("oci://r.io/churn@sha256:{D}")}}}});
+        let r = references("InferenceService", &isvc).unwrap();
+        assert_eq!(r.len(), 1);
+        assert_eq!(r[0].digest.as_deref(), Some(D));
+        assert_eq!(r[0].at, "spec.predictor.model.storageUri");
+        let old = json!({"spec": {"predictor": {"sklearn": {"storageUri": "gs://b/model"}}}});
+        let r = references("InferenceService", &old).unwrap();
+        assert_eq!(
+            (r[0].at.as_str(), r[0].digest.as_deref()),
+            ("spec.predictor.sklearn.storageUri", None)
+        );
+        let seldon = json!({"spec": {"predictors": [{"graph": {"modelUri": "s3://m", "children": [{"modelUri": format!("oci://x@sha256:{D}")}]}}]}});
+        assert_eq!(references("SeldonDeployment", &seldon).unwrap().len(), 2);
+        let dep = json!({"spec": {"template": {"metadata": {"annotations": {DIGEST_ANNOTATION: format!("sha256:{D}"), MODEL_ANNOTATION: "churn"}},
+            "spec": {"containers": [{"name": "s", "env": [{"name": "DB_URL", "value": "postgres://db"}], "args": ["--model", format!("oci://r.io/churn@sha256:{D}")]}]}}}});
+        let r = references("Deployment", &dep).unwrap();
+        assert_eq!(
+            r.len(),
+            1,
+            "the annotation and the same digest in args are one model: {r:?}"
+        );
+        assert_eq!(r[0].model.as_deref(), Some("churn"));
+        let plain = json!({"spec": {"containers": [{"name": "web", "image": "nginx", "env": [{"name": "DB_URL", "value": "postgres://db"}]}]}});
+        assert!(
+            references("Pod", &plain).unwrap().is_empty(),
+            "no model, nothing to check"
+        );
+        assert!(references("ConfigMap", &json!({}))
+            .unwrap_err()
+            .contains("cannot read kind 'ConfigMap'"));
+    }
+}
