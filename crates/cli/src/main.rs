@@ -73,6 +73,9 @@ enum Command {
     /// Check the registry's audit log against its signed checkpoints.
     #[command(subcommand)]
     Log(cmd::registry::LogCommand),
+    /// Kubernetes admission: print the webhook configuration for the registry.
+    #[command(subcommand)]
+    Admission(cmd::admission::Command),
 }
 
 /// `scan` over a directory of thousands of small files allocates and frees
@@ -105,6 +108,7 @@ fn main() -> ExitCode {
         Command::History(a) => cmd::registry::history(a),
         Command::Token(c) => cmd::registry::token(c),
         Command::Log(c) => cmd::registry::log(c),
+        Command::Admission(c) => cmd::admission::run(c),
     };
     match result {
         Ok(code) => code.into(),

@@ -1,5 +1,6 @@
 //! One module per command.
 
+pub mod admission;
 pub mod approve;
 pub mod audit_ci;
 pub mod decide;

@@ -249,3 +249,70 @@ fn resolve_reads_another_repositorys_workflow_and_rejects_a_bad_mapping() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("expected ORG/REPO=PATH"));
 }
+
+#[test]
+fn admission_manifests_print_one_webhook_per_stage_with_the_ca_and_fail_on_bad_input() {
+    let ca = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../server/tests/fixtures/tls/ca.pem");
+    let out = portcullis()
+        .args([
+            "admission",
+            "manifests",
+            "--stage",
+            "prod",
+            "--stage",
+            "staging",
+            "--mode",
+            "warn",
+        ])
+        .args(["--url", "https://registry.internal:8443/", "--ca-cert"])
+        .arg(&ca)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let docs = portcullis_ci::yaml::parse(&text, portcullis_ci::yaml::Limits::default()).unwrap();
+    let doc = &docs[0];
+    assert_eq!(doc.get_str("kind"), Some("ValidatingWebhookConfiguration"));
+    let hooks = doc.get("webhooks").unwrap().as_seq().unwrap();
+    assert_eq!(hooks.len(), 2);
+    let prod = &hooks[0];
+    assert_eq!(prod.get_str("failurePolicy"), Some("Fail"));
+    assert_eq!(
+        prod.get("namespaceSelector")
+            .unwrap()
+            .get("matchLabels")
+            .unwrap()
+            .get_str("portcullis.dev/stage"),
+        Some("prod")
+    );
+    let client = prod.get("clientConfig").unwrap();
+    assert_eq!(
+        client.get_str("url"),
+        Some("https://registry.internal:8443/v1/admission?stage=prod&mode=warn")
+    );
+    use base64::Engine as _;
+    let bundle = base64::engine::general_purpose::STANDARD
+        .decode(client.get_str("caBundle").unwrap())
+        .unwrap();
+    assert_eq!(bundle, std::fs::read(&ca).unwrap());
+    let bad = portcullis()
+        .args([
+            "admission",
+            "manifests",
+            "--stage",
+            "prod",
+            "--url",
+            "http://x:80",
+            "--ca-cert",
+        ])
+        .arg(&ca)
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("HTTPS only"));
+}
