@@ -435,6 +435,135 @@ impl Builder<'_> {
     }
 }
 
+/// A scripted pipeline (`node { stage('x') { … } }`): its stages in the
+/// order they are written, each a job after the previous one; a stage inside
+/// `if`/`else`/`when` carries that condition; steps outside any stage form
+/// one job at their place. Groovy logic (loops, functions, computed values)
+/// is not evaluated.
+fn scripted(file: &str, src: &str, top: &[Block]) -> Pipeline {
+    let mut builder = Builder {
+        src,
+        jobs: Vec::new(),
+    };
+    let mut cur: Vec<String> = Vec::new();
+    scripted_blocks(&mut builder, top, &mut cur, &[], 0);
+    let mut pipeline = Pipeline::new(file, System::Jenkins);
+    pipeline.jobs = builder.jobs;
+    pipeline
+}
+
+fn scripted_blocks(
+    builder: &mut Builder<'_>,
+    blocks: &[Block],
+    cur: &mut Vec<String>,
+    conds: &[Text],
+    depth: usize,
+) {
+    if depth > MAX_DEPTH {
+        return;
+    }
+    let mut loose: Vec<Block> = Vec::new();
+    let flush = |builder: &mut Builder<'_>, loose: &mut Vec<Block>, cur: &mut Vec<String>| {
+        if loose.is_empty() {
+            return;
+        }
+        let pos = loose.first().map_or(Pos::new(1, 1), |b| b.pos);
+        let id = format!("(outside stages) #{}", builder.jobs.len() + 1);
+        let mut job = Job {
+            id: id.clone(),
+            pos,
+            needs: cur
+                .iter()
+                .map(|to| Edge {
+                    to: to.clone(),
+                    optional: false,
+                    on_failure: None,
+                    pos,
+                })
+                .collect(),
+            conditions: conds.to_vec(),
+            ..Job::default()
+        };
+        builder.steps(loose, &mut job, None, None, 0);
+        loose.clear();
+        if !job.steps.is_empty() || job.approval.is_some() {
+            builder.jobs.push(job);
+            *cur = vec![id];
+        }
+    };
+    for b in blocks {
+        match b.name.as_str() {
+            "stage" if b.body.is_some() => {
+                flush(builder, &mut loose, cur);
+                let name = b.first_str().unwrap_or("stage").to_string();
+                let mut id = name.clone();
+                let mut n = 2;
+                while builder.jobs.iter().any(|j| j.id == id) {
+                    id = format!("{name} #{n}");
+                    n += 1;
+                }
+                let mut job = Job {
+                    id: id.clone(),
+                    pos: b.pos,
+                    needs: cur
+                        .iter()
+                        .map(|to| Edge {
+                            to: to.clone(),
+                            optional: false,
+                            on_failure: None,
+                            pos: b.pos,
+                        })
+                        .collect(),
+                    conditions: conds.to_vec(),
+                    ..Job::default()
+                };
+                builder.steps(b.children(), &mut job, None, None, 0);
+                builder.jobs.push(job);
+                *cur = vec![id];
+            }
+            "if" | "else" | "when" if b.body.is_some() => {
+                flush(builder, &mut loose, cur);
+                let mut inner = conds.to_vec();
+                let raw = builder.raw(b);
+                let head = raw.value.split('{').next().unwrap_or("").trim().to_string();
+                inner.push(Text::new(head, b.pos));
+                scripted_blocks(builder, b.children(), cur, &inner, depth + 1);
+            }
+            "catch" if b.body.is_some() => {
+                // Runs only when the `try` failed: after the stages before it.
+                flush(builder, &mut loose, cur);
+                let mut job = Job {
+                    id: format!("catch #{}", builder.jobs.len() + 1),
+                    pos: b.pos,
+                    needs: cur
+                        .iter()
+                        .map(|to| Edge {
+                            to: to.clone(),
+                            optional: false,
+                            on_failure: None,
+                            pos: b.pos,
+                        })
+                        .collect(),
+                    runs_on_failure: Some(Marker::new("catch { }", b.pos)),
+                    ..Job::default()
+                };
+                builder.steps(b.children(), &mut job, None, None, 0);
+                if !job.steps.is_empty() {
+                    builder.jobs.push(job);
+                }
+            }
+            "def" | "import" | "@Library" | "properties" => {}
+            _ if b.body.is_some() && !matches!(b.name.as_str(), "catchError" | "warnError") => {
+                // node, timeout, withCredentials, dir, try, script, …
+                flush(builder, &mut loose, cur);
+                scripted_blocks(builder, b.children(), cur, conds, depth + 1);
+            }
+            _ => loose.push(b.clone()),
+        }
+    }
+    flush(builder, &mut loose, cur);
+}
+
 fn parse_parameters(params: &Block, pipeline: &mut Pipeline) {
     for p in params.children() {
         let free = matches!(p.name.as_str(), "string" | "text" | "password");
@@ -472,11 +601,10 @@ pub fn parse(file: &str, src: &str) -> Result<Pipeline, JenkinsError> {
         top.extend(parse_blocks(&toks, &mut i, 0)?);
     }
     let Some(pipe) = top.iter().find(|b| b.name == "pipeline" && b.body.is_some()) else {
-        let why = if top.iter().any(|b| b.name == "node") {
-            "scripted pipeline (`node { }`), which is Groovy code the auditor does not evaluate"
-        } else {
-            "no top-level `pipeline { }` block"
-        };
+        if top.iter().any(|b| b.name == "node" && b.body.is_some()) {
+            return Ok(scripted(file, src, &top));
+        }
+        let why = "no top-level `pipeline { }` block";
         let at = top.first().map_or(Pos::new(1, 1), |b| b.pos);
         return Err(JenkinsError::NotDeclarative {
             line: at.line,
@@ -563,9 +691,28 @@ mod tests {
     }
 
     #[test]
-    fn scripted_pipelines_are_not_analysable() {
-        let err = parse("Jenkinsfile", "node {\n  stage('x') { sh 'make' }\n}\n").unwrap_err();
-        assert!(matches!(err, JenkinsError::NotDeclarative { .. }), "{err}");
+    fn scripted_pipelines_are_read_as_their_stages_in_order() {
+        let src = "node {\n  stage('Eval') { sh 'pytest evals' }\n  if (env.BRANCH_NAME == 'main') {\n    stage('Deploy') {\n      input message: 'Ship?', submitter: 'ml-leads'\n      sh 'helm upgrade model-server ./chart'\n    }\n  }\n}\n";
+        let p = parse("Jenkinsfile", src).unwrap();
+        assert_eq!(
+            p.jobs.iter().map(|j| j.id.as_str()).collect::<Vec<_>>(),
+            ["Eval", "Deploy"]
+        );
+        let deploy = &p.jobs[1];
+        assert_eq!(deploy.needs[0].to, "Eval");
+        assert_eq!(deploy.conditions[0].value, "if (env.BRANCH_NAME == 'main')");
+        assert_eq!(
+            deploy.approval.as_ref().unwrap().submitter.as_deref(),
+            Some("ml-leads")
+        );
+        assert_eq!(
+            deploy.steps[0].run.as_ref().unwrap().value,
+            "sh 'helm upgrade model-server ./chart'"
+        );
+        assert!(matches!(
+            parse("Jenkinsfile", "echo 'hi'\n").unwrap_err(),
+            JenkinsError::NotDeclarative { .. }
+        ));
     }
 
     #[test]

@@ -21,7 +21,8 @@ fn bad_files_are_reported_and_the_others_still_audited() {
     let wf = dir.join(".github/workflows");
     std::fs::write(wf.join("good.yml"), GOOD).unwrap();
     std::fs::write(wf.join("invalid.yml"), "on: push\njobs: [\n  - a: b\n").unwrap();
-    std::fs::write(dir.join("Jenkinsfile"), "node {\n  sh 'make deploy'\n}\n").unwrap();
+    // Neither declarative nor scripted: statements with no pipeline or node.
+    std::fs::write(dir.join("Jenkinsfile"), "def x = 1\nsh 'make deploy'\n").unwrap();
     std::fs::write(
         dir.join(".gitlab-ci.yml"),
         "include:\n  - remote: https://example.com/x.yml\ndeploy:\n  stage: deploy\n  script:\n    - bentoml deploy .\n",
