@@ -10,8 +10,8 @@ use super::facts::loc;
 use super::{Facts, Rule};
 
 rule!(PIPELINE_NOT_ANALYSABLE, "pipeline-not-analysable", "Pipeline or part of it not analysable", Medium,
-    "A file or a referenced part could not be analysed (scripted Jenkins pipeline, remote include, missing template), so gates in it are not seen.",
-    "Move the logic into a form the auditor reads (declarative Jenkins, local includes), or audit the referenced file.");
+    "A file or a referenced part could not be analysed (a template or reusable workflow in another repository, a remote include, a missing file or script), so gates in it are not seen.",
+    "Give the auditor what the pipeline references: a local include, or a checkout of the other repository with --resolve ORG/REPO=PATH.");
 
 /// The check of [`PIPELINE_NOT_ANALYSABLE`].
 pub(crate) struct PipelineNotAnalysable;
