@@ -125,6 +125,21 @@ fn system_by_name(path: &Path) -> Option<System> {
     None
 }
 
+/// A root `steps:` list whose items name a builder image and give `args` or
+/// an `entrypoint` (and none of Azure's `script`/`task`/`bash`).
+fn cloudbuild_shape(doc: &Node) -> bool {
+    doc.get("steps").and_then(Node::as_seq).is_some_and(|steps| {
+        !steps.is_empty()
+            && steps.iter().all(|s| {
+                s.get_str("name").is_some()
+                    && (s.get("args").is_some() || s.get("entrypoint").is_some())
+                    && ["script", "task", "bash", "pwsh", "powershell"]
+                        .iter()
+                        .all(|k| s.get(k).is_none())
+            })
+    })
+}
+
 /// Guesses the system of a YAML document by its shape.
 fn system_by_content(doc: &Node) -> Option<System> {
     if let Some(api) = doc.get_str("apiVersion") {
@@ -144,6 +159,9 @@ fn system_by_content(doc: &Node) -> Option<System> {
         .is_some_and(|u| u == "composite")
     {
         return Some(System::GithubActions);
+    }
+    if cloudbuild_shape(doc) {
+        return Some(System::CloudBuild);
     }
     if azure_header(doc) || azure_stages_or_jobs(doc) {
         return Some(System::AzurePipelines);
@@ -334,7 +352,11 @@ fn audit_one(path: &Path, walk_root: &Path, explicit: bool, options: &AuditOptio
     } else {
         let k8s_text = src.contains("argoproj.io") || src.contains("tekton.dev");
         let azure_text = azure_root_text(&src);
-        if by_name.is_none() && !explicit && !k8s_text && !azure_text {
+        // Cloud Build configs are passed by `--config` under any name.
+        let cloudbuild_text = src.contains("steps:")
+            && src.contains("args:")
+            && (src.contains("gcr.io/") || src.contains("-docker.pkg.dev/") || src.contains("entrypoint:"));
+        if by_name.is_none() && !explicit && !k8s_text && !azure_text && !cloudbuild_text {
             // A walked YAML file that names no CI system: not ours.
             return None;
         }
@@ -353,7 +375,9 @@ fn audit_one(path: &Path, walk_root: &Path, explicit: bool, options: &AuditOptio
             // Walked and unnamed, opened for its Azure shape: only a root
             // Azure pipeline counts (GitHub and GitLab run files by path).
             let root = docs.first().is_some_and(azure_root_shape);
-            if !(detected == Some(System::AzurePipelines) && root) {
+            let azure_root = detected == Some(System::AzurePipelines) && root;
+            let cloudbuild = detected == Some(System::CloudBuild);
+            if !(azure_root || cloudbuild) {
                 detected = None;
             }
         }

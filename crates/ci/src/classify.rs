@@ -539,9 +539,21 @@ fn read_only(line: &str) -> bool {
     })
 }
 
+/// Whether the line's first command runs tests (`pytest`, `python -m
+/// pytest`, `tox`, `nox`): a test of deployment code deploys nothing.
+fn runs_tests(line: &str) -> bool {
+    let first = line.split([';', '|', '&']).next().unwrap_or("");
+    let words: Vec<&str> = first.split_whitespace().collect();
+    match words.as_slice() {
+        [w, ..] if matches!(w.rsplit('/').next().unwrap_or(w), "pytest" | "tox" | "nox") => true,
+        [py, "-m", m, ..] if py.starts_with("python") => matches!(*m, "pytest" | "unittest"),
+        _ => false,
+    }
+}
+
 fn best(line: &str, kinds: &[Kind]) -> Option<&'static Pattern> {
     let mut found: Option<&'static Pattern> = None;
-    let reads = read_only(line);
+    let reads = read_only(line) || runs_tests(line);
     for pat in PATTERNS {
         if !kinds.contains(&pat.kind) || !line_matches(line, pat) || (pat.kind == Deploy && reads) {
             continue;
@@ -645,15 +657,33 @@ pub fn classify_step(step: &Step) -> Option<Hit> {
         }
     }
     // Nothing sure in the step itself: read the repository scripts it runs.
+    // Only rows that name a tool or an SDK call count there: the generic
+    // name rows would read docstrings and log messages ("Utilities for
+    // deploying models") as deploys.
     if out.as_ref().is_none_or(|h| h.confidence == Low) {
         for script in &step.scripts {
             let python = script.path.to_ascii_lowercase().ends_with(".py");
+            let mut in_doc = false;
             for (n, line) in script.text.lines().enumerate() {
                 let lower = line.to_ascii_lowercase();
-                if is_trivial_line(&lower) || (python && lower.trim_start().starts_with("print(")) {
+                let t = lower.trim_start();
+                if python {
+                    let quotes = t.matches("\"\"\"").count() + t.matches("'''").count();
+                    let was = in_doc;
+                    if quotes % 2 == 1 {
+                        in_doc = !in_doc;
+                    }
+                    let logging = ["print(", "logging.", "logger.", "log."]
+                        .iter()
+                        .any(|p| t.starts_with(p));
+                    if was || quotes > 0 || logging {
+                        continue;
+                    }
+                }
+                if is_trivial_line(&lower) {
                     continue;
                 }
-                if let Some(pat) = best(&lower, &[Deploy, Gate]) {
+                if let Some(pat) = best(&lower, &[Deploy, Gate]).filter(|p| p.confidence > Low) {
                     // Read shallowly, so never surer than medium.
                     consider(
                         &mut out,
@@ -852,6 +882,8 @@ mod tests {
     #[test]
     fn read_only_commands_ship_nothing() {
         for script in [
+            "pytest src/tests/model_deployment_tests.py::test_model_endpoint",
+            "python -m pytest tests/test_deploy_model.py",
             "aws sagemaker describe-endpoint --endpoint-name model-deploy",
             "az ml online-deployment list --endpoint-name churn",
             "az ml online-deployment get-logs --name blue",
