@@ -53,6 +53,27 @@ const MODELISH: &[&str] = &[
     "seldondeployment",
 ];
 
+/// [`MODELISH`] and the words that name where a model is served.
+const SERVING: &[&str] = &[
+    "model",
+    "serving",
+    "inference",
+    "predict",
+    "llm",
+    "triton",
+    "kserve",
+    "seldon",
+    "vllm",
+    "torchserve",
+    "bento",
+    "scoring",
+    "isvc",
+    "inferenceservice",
+    "seldondeployment",
+    "endpoint",
+    "sagemaker",
+];
+
 /// Words that say a script evaluates a model.
 const EVALISH: &[&str] = &[
     "eval",
@@ -302,16 +323,20 @@ pub const PATTERNS: &[Pattern] = &[
         MODELISH,
         Medium,
     ),
+    // A Lambda, a stack or a CDK app ships a model when it names one (or
+    // its endpoint); the same commands ship web backends too.
     p(
         Deploy,
         "AWS Lambda code update",
-        &["aws", "lambda"],
-        &[
-            "update-function-code",
-            "update-function-configuration",
-            "publish-version",
-            "update-alias",
-        ],
+        &["aws", "lambda", "update-function-code"],
+        SERVING,
+        Medium,
+    ),
+    p(
+        Deploy,
+        "AWS Lambda code update",
+        &["aws", "lambda", "update-function-configuration"],
+        SERVING,
         Medium,
     ),
     p(
@@ -325,18 +350,31 @@ pub const PATTERNS: &[Pattern] = &[
         Deploy,
         "CloudFormation stack deploy",
         &["aws", "cloudformation", "deploy"],
-        &[],
+        SERVING,
         Medium,
     ),
     p(
         Deploy,
         "CloudFormation stack deploy",
-        &["aws", "cloudformation"],
-        &["create-stack", "update-stack"],
+        &["aws", "cloudformation", "create-stack"],
+        SERVING,
         Medium,
     ),
-    p(Deploy, "CloudFormation stack deploy", &["cfnupdate"], &[], Medium),
-    p(Deploy, "CDK deploy", &["cdk", "deploy"], &[], Medium),
+    p(
+        Deploy,
+        "CloudFormation stack deploy",
+        &["aws", "cloudformation", "update-stack"],
+        SERVING,
+        Medium,
+    ),
+    p(
+        Deploy,
+        "CloudFormation stack deploy",
+        &["cfnupdate"],
+        SERVING,
+        Medium,
+    ),
+    p(Deploy, "CDK deploy", &["cdk", "deploy"], SERVING, Medium),
     p(
         Deploy,
         "serving image push",
@@ -849,7 +887,7 @@ mod tests {
     fn aws_container_kubectl_and_hub_pushes_are_deploys() {
         for (script, label) in [
             (
-                "aws lambda update-function-code --function-name churn-api --zip-file fileb://f.zip",
+                "aws lambda update-function-code --function-name churn-scoring --zip-file fileb://f.zip",
                 "AWS Lambda code update",
             ),
             (
@@ -861,7 +899,7 @@ mod tests {
                 "CloudFormation stack deploy",
             ),
             (
-                "npx cdk deploy ChurnEndpointStack --require-approval never",
+                "npx cdk deploy churn-endpoint-stack --require-approval never",
                 "CDK deploy",
             ),
             ("buildah push quay.io/acme/model-server:1.2", "serving image push"),
@@ -889,6 +927,7 @@ mod tests {
             "az ml online-deployment get-logs --name blue",
             "kubectl get inferenceservice model-server -o yaml",
             "aws lambda get-function --function-name churn-api",
+            "aws lambda update-function-code --function-name website-api --zip-file fileb://f.zip",
         ] {
             assert!(
                 classify_step(&run(script)).is_none_or(|h| h.kind != Deploy),

@@ -157,6 +157,26 @@ pub fn reusable_workflows(p: &mut Pipeline, resolve: &BTreeMap<String, PathBuf>,
             let Some((repo, file)) = remote_workflow(uses.value.trim()) else {
                 continue;
             };
+            // Shared CI workflows (provenance generators, linters) are
+            // everywhere; one matters here when its name or inputs speak of
+            // models, deploys or evaluations.
+            let text = std::iter::once(uses.value.as_str())
+                .chain(step.with.iter().map(|(k, _)| k.as_str()))
+                .chain(step.with.iter().map(|(_, v)| v.value.as_str()))
+                .collect::<Vec<_>>()
+                .join(" ")
+                .to_ascii_lowercase();
+            let stems = [
+                "model", "deploy", "release", "promot", "serv", "infer", "predict", "endpoint", "eval",
+                "scan", "redteam", "fairness", "bias", "robust",
+            ];
+            let relevant = text
+                .split(|c: char| !c.is_alphanumeric())
+                .any(|w| stems.iter().any(|s| w.starts_with(s)));
+            let resolvable = resolve.keys().any(|k| k.eq_ignore_ascii_case(repo));
+            if !relevant && !resolvable {
+                continue;
+            }
             let checkout = resolve
                 .iter()
                 .find(|(k, _)| k.eq_ignore_ascii_case(repo))
