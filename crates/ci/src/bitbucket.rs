@@ -45,15 +45,7 @@ pub fn parse_all(file: &str, doc: &Node) -> Vec<Pipeline> {
                     id: id.clone(),
                     name: s.get_str("name").map(str::to_string),
                     pos: s.pos,
-                    needs: previous
-                        .iter()
-                        .map(|to| Edge {
-                            to: to.clone(),
-                            optional: false,
-                            on_failure: None,
-                            pos: s.pos,
-                        })
-                        .collect(),
+                    needs: previous.iter().map(|to| Edge::after(to, s.pos)).collect(),
                     ..Job::default()
                 };
                 if let Some(t) = s.get("trigger").filter(|t| t.as_str() == Some("manual")) {

@@ -41,12 +41,7 @@ pub fn parse_all(file: &str, doc: &Node) -> Vec<Pipeline> {
             if let Some(v) = params {
                 if let Some(r) = v.get("requires") {
                     for (to, p) in r.str_items() {
-                        job.needs.push(Edge {
-                            to: to.to_string(),
-                            optional: false,
-                            on_failure: None,
-                            pos: p,
-                        });
+                        job.needs.push(Edge::after(to, p));
                     }
                 }
                 if let Some(t) = v.get("type").filter(|t| t.as_str() == Some("approval")) {

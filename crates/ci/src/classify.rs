@@ -34,26 +34,8 @@ pub struct Pattern {
     pub confidence: Confidence,
 }
 
-/// Words that say an image, chart or manifest serves a model.
-const MODELISH: &[&str] = &[
-    "model",
-    "serving",
-    "inference",
-    "predict",
-    "llm",
-    "triton",
-    "kserve",
-    "seldon",
-    "vllm",
-    "torchserve",
-    "bento",
-    "scoring",
-    "isvc",
-    "inferenceservice",
-    "seldondeployment",
-];
-
-/// [`MODELISH`] and the words that name where a model is served.
+/// Words that say where a model is served: the [`MODELISH`] words, then
+/// `endpoint` and `sagemaker`, which name a serving place without a model.
 const SERVING: &[&str] = &[
     "model",
     "serving",
@@ -73,6 +55,9 @@ const SERVING: &[&str] = &[
     "endpoint",
     "sagemaker",
 ];
+
+/// Words that say an image, chart or manifest serves a model.
+const MODELISH: &[&str] = SERVING.split_at(SERVING.len() - 2).0;
 
 /// Words that say a script evaluates a model.
 const EVALISH: &[&str] = &[

@@ -54,23 +54,13 @@ pub fn parse(file: &str, doc: &Node) -> Pipeline {
             Some(w) => {
                 for (to, wp) in w.str_items() {
                     if to != "-" {
-                        job.needs.push(Edge {
-                            to: to.to_string(),
-                            optional: false,
-                            on_failure: None,
-                            pos: wp,
-                        });
+                        job.needs.push(Edge::after(to, wp));
                     }
                 }
             }
             None => {
                 if let Some(prev) = &previous {
-                    job.needs.push(Edge {
-                        to: prev.clone(),
-                        optional: false,
-                        on_failure: None,
-                        pos: s.pos,
-                    });
+                    job.needs.push(Edge::after(prev, s.pos));
                 }
             }
         }

@@ -20,15 +20,7 @@ pub fn parse(file: &str, doc: &Node) -> Pipeline {
         let mut job = Job {
             id: (*name).to_string(),
             pos: phase.pos,
-            needs: previous
-                .iter()
-                .map(|to| Edge {
-                    to: to.clone(),
-                    optional: false,
-                    on_failure: None,
-                    pos: phase.pos,
-                })
-                .collect(),
+            needs: previous.iter().map(|to| Edge::after(to, phase.pos)).collect(),
             ..Job::default()
         };
         if let Some(f) = phase

@@ -392,15 +392,7 @@ impl Builder<'_> {
         let mut job = Job {
             id: id.clone(),
             pos: b.pos,
-            needs: before
-                .iter()
-                .map(|to| Edge {
-                    to: to.clone(),
-                    optional: false,
-                    on_failure: None,
-                    pos: b.pos,
-                })
-                .collect(),
+            needs: before.iter().map(|to| Edge::after(to, b.pos)).collect(),
             ..Job::default()
         };
         if let Some(w) = b.child("when") {
@@ -505,15 +497,7 @@ fn scripted_blocks(
                 let mut job = Job {
                     id: id.clone(),
                     pos: b.pos,
-                    needs: cur
-                        .iter()
-                        .map(|to| Edge {
-                            to: to.clone(),
-                            optional: false,
-                            on_failure: None,
-                            pos: b.pos,
-                        })
-                        .collect(),
+                    needs: cur.iter().map(|to| Edge::after(to, b.pos)).collect(),
                     conditions: conds.to_vec(),
                     ..Job::default()
                 };
@@ -535,15 +519,7 @@ fn scripted_blocks(
                 let mut job = Job {
                     id: format!("catch #{}", builder.jobs.len() + 1),
                     pos: b.pos,
-                    needs: cur
-                        .iter()
-                        .map(|to| Edge {
-                            to: to.clone(),
-                            optional: false,
-                            on_failure: None,
-                            pos: b.pos,
-                        })
-                        .collect(),
+                    needs: cur.iter().map(|to| Edge::after(to, b.pos)).collect(),
                     runs_on_failure: Some(Marker::new("catch { }", b.pos)),
                     ..Job::default()
                 };
@@ -641,15 +617,7 @@ pub fn parse(file: &str, src: &str) -> Result<Pipeline, JenkinsError> {
         let mut job = Job {
             id: "post".into(),
             pos: post.pos,
-            needs: cur
-                .iter()
-                .map(|to| Edge {
-                    to: to.clone(),
-                    optional: false,
-                    on_failure: None,
-                    pos: post.pos,
-                })
-                .collect(),
+            needs: cur.iter().map(|to| Edge::after(to, post.pos)).collect(),
             ..Job::default()
         };
         for cond in post.children() {

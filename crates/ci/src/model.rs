@@ -157,6 +157,18 @@ pub struct Edge {
     pub pos: Pos,
 }
 
+impl Edge {
+    /// A plain edge to `to`, written at `pos`.
+    pub fn after(to: impl Into<String>, pos: Pos) -> Self {
+        Edge {
+            to: to.into(),
+            optional: false,
+            on_failure: None,
+            pos,
+        }
+    }
+}
+
 /// One step (a shell command, an action, a task call).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Step {
