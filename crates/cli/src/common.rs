@@ -42,6 +42,8 @@ pub enum FormatArg {
     Sarif,
     /// Markdown (for $GITHUB_STEP_SUMMARY).
     Markdown,
+    /// One self-contained HTML page with plots (no network, no script).
+    Html,
 }
 
 impl From<FormatArg> for Format {
@@ -52,6 +54,7 @@ impl From<FormatArg> for Format {
             FormatArg::Junit => Format::Junit,
             FormatArg::Sarif => Format::Sarif,
             FormatArg::Markdown => Format::Markdown,
+            FormatArg::Html => Format::Html,
         }
     }
 }

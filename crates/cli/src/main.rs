@@ -40,6 +40,8 @@ enum Command {
     Decide(cmd::decide::Args),
     /// Deploy-side check: recompute the digest, check signatures and policy, exit 0 only if allowed.
     Verify(cmd::decide::VerifyArgs),
+    /// Write a stage's decision and gate evidence as a report (HTML by default) for reviewers.
+    Report(cmd::decide::ReportArgs),
     /// Run one gate ad hoc: no policy, no signing.
     Eval(cmd::eval::Args),
     /// Scan model files for code-execution payloads without loading them.
@@ -93,6 +95,7 @@ fn main() -> ExitCode {
         Command::Show(a) => cmd::show::run(a),
         Command::Decide(a) => cmd::decide::decide(a),
         Command::Verify(a) => cmd::decide::verify(a),
+        Command::Report(a) => cmd::decide::report(a),
         Command::Eval(a) => cmd::eval::run(a),
         Command::Scan(a) => cmd::scan::run(a),
         Command::Digest(a) => cmd::digest::run(a),

@@ -1,4 +1,4 @@
-//! Renderers: terminal, JSON, JUnit XML, SARIF 2.1.0 and Markdown.
+//! Renderers: terminal, JSON, JUnit XML, SARIF 2.1.0, Markdown and HTML.
 //!
 //! Every command that reports builds one [`Report`] (a decision and gate
 //! results) or a view of its findings ([`audit_ci::AuditView`],
@@ -10,6 +10,7 @@
 #![deny(missing_docs)]
 
 pub mod audit_ci;
+pub mod html;
 pub mod human;
 pub mod json;
 pub mod junit;
@@ -46,6 +47,8 @@ pub enum Format {
     Sarif,
     /// Markdown.
     Markdown,
+    /// A self-contained HTML page with plots.
+    Html,
 }
 
 /// Renders `report` in `format`.
@@ -56,5 +59,12 @@ pub fn render(report: &Report, format: Format, color: bool, policy_file: Option<
         Format::Junit => junit::render(report),
         Format::Sarif => sarif::render(report, policy_file),
         Format::Markdown => markdown::render(report),
+        Format::Html => html::render(
+            report,
+            &html::Meta {
+                model: report.model.clone(),
+                command: None,
+            },
+        ),
     }
 }

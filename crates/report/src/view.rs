@@ -89,6 +89,8 @@ impl GateView {
 pub struct Report {
     /// The model digest, hex.
     pub digest: Option<String>,
+    /// The model's name (a path or a registry name), when known.
+    pub model: Option<String>,
     /// The decision, for commands that decide.
     pub decision: Option<Decision>,
     /// Gate results.
@@ -118,6 +120,7 @@ impl Report {
             .collect();
         Report {
             digest: Some(digest.to_hex()),
+            model: None,
             decision: Some(decision.clone()),
             gates,
         }

@@ -16,9 +16,9 @@ use portcullis_report::Report;
 use crate::common::{self, Exit, ModelArgs, OutputArgs};
 use crate::progress::Terminal;
 
-/// Arguments of `decide`.
+/// Which decision `decide` and `report` render.
 #[derive(Debug, clap::Args)]
-pub struct Args {
+pub struct StageArgs {
     /// The stage.
     #[arg(long)]
     pub stage: String,
@@ -30,6 +30,13 @@ pub struct Args {
     pub evidence: PathBuf,
     #[command(flatten)]
     pub model: ModelArgs,
+}
+
+/// Arguments of `decide`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    pub on: StageArgs,
     #[command(flatten)]
     pub out: OutputArgs,
 }
@@ -75,16 +82,46 @@ pub struct VerifyArgs {
     pub out: OutputArgs,
 }
 
+/// Arguments of `report`.
+#[derive(Debug, clap::Args)]
+pub struct ReportArgs {
+    #[command(flatten)]
+    pub on: StageArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = common::FormatArg::Html)]
+    pub format: common::FormatArg,
+    /// Write the report to FILE instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+/// Runs `report`: the decision and its evidence for a reviewer. Unlike
+/// `decide` it exits 0 when the stage is denied (the report was written);
+/// deciding is `decide`'s and `verify`'s job.
+pub fn report(args: ReportArgs) -> Result<Exit> {
+    let out = OutputArgs {
+        format: args.format,
+        output: args.output.clone(),
+    };
+    decide(Args { on: args.on, out })?;
+    if let Some(p) = &args.output {
+        eprintln!("report: {}", p.display());
+    }
+    Ok(Exit::Ok)
+}
+
 /// Runs `decide`.
 pub fn decide(args: Args) -> Result<Exit> {
-    let policy = portcullis_engine::load_policy(&args.policy)?;
-    portcullis_engine::stage_gates(&policy, &args.stage, &[])?;
+    let on = &args.on;
+    let policy = portcullis_engine::load_policy(&on.policy)?;
+    portcullis_engine::stage_gates(&policy, &on.stage, &[])?;
     let fallback = policy.model.as_ref().map(|m| m.path.clone());
-    let (digest, _) = args.model.resolve(fallback.as_deref())?;
-    let store = DirStore::new(&args.evidence);
-    let decided = portcullis_engine::decide(&policy, &args.stage, &store, &digest, &SystemClock)?;
-    let report = Report::of_decision(&policy, &decided.decision, &digest);
-    args.out.emit(&report, Some(&args.policy.display().to_string()))?;
+    let (digest, name) = on.model.resolve(fallback.as_deref())?;
+    let store = DirStore::new(&on.evidence);
+    let decided = portcullis_engine::decide(&policy, &on.stage, &store, &digest, &SystemClock)?;
+    let mut report = Report::of_decision(&policy, &decided.decision, &digest);
+    report.model = Some(name);
+    args.out.emit(&report, Some(&on.policy.display().to_string()))?;
     Ok(common::exit_of(&decided.decision))
 }
 
@@ -133,7 +170,8 @@ pub fn verify(args: VerifyArgs) -> Result<Exit> {
         let text = summary.to_json()?;
         std::fs::write(path, text + "\n").with_context(|| format!("cannot write {}", path.display()))?;
     }
-    let report = Report::of_decision(&policy, &done.decided.decision, &done.decided.digest);
+    let mut report = Report::of_decision(&policy, &done.decided.decision, &done.decided.digest);
+    report.model = Some(args.model.display().to_string());
     args.out.emit(&report, Some(&policy_path.display().to_string()))?;
     Ok(common::exit_of(&done.decided.decision))
 }

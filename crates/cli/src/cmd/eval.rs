@@ -243,6 +243,7 @@ pub fn run(args: Args) -> Result<Exit> {
     view.duration_ms = Some(outcome.duration_ms);
     let report = Report {
         digest: digest.map(|d| d.to_hex()),
+        model: args.model.clone(),
         decision: None,
         gates: vec![view],
     };

@@ -79,6 +79,11 @@ pub fn run(args: Args) -> Result<Exit> {
     )?;
     eprintln!("evidence: {}", done.bundle);
     let mut report = Report::of_decision(&policy, &done.decided.decision, &done.manifest.digest);
+    report.model = args
+        .model
+        .as_deref()
+        .or(policy.model.as_ref().map(|m| m.path.as_path()))
+        .map(|p| p.display().to_string());
     // Show this run's timings.
     for g in &mut report.gates {
         if let Some(o) = done.outcomes.iter().find(|o| o.name == g.name) {

@@ -6,8 +6,8 @@ use std::time::SystemTime;
 use anyhow::Result;
 use portcullis_engine::store::DirStore;
 use portcullis_engine::SystemClock;
-use portcullis_report::human;
 use portcullis_report::show::{self, ShowView};
+use portcullis_report::{human, Report};
 
 use crate::common::{self, Exit, ModelArgs};
 
@@ -20,11 +20,28 @@ pub struct Args {
     /// The evidence directory.
     #[arg(long, default_value = portcullis_evidence::store::DEFAULT_DIR)]
     pub evidence: PathBuf,
-    /// Print JSON instead of text.
+    /// Print JSON instead of text (same as `--format json`).
     #[arg(long)]
     pub json: bool,
+    /// Output format: human, json or html (one page with every stage).
+    #[arg(long, value_enum, default_value_t = ShowFormat::Human)]
+    pub format: ShowFormat,
+    /// Write to FILE instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
     #[command(flatten)]
     pub model: ModelArgs,
+}
+
+/// `show --format` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ShowFormat {
+    /// Terminal text.
+    Human,
+    /// Stable JSON (v1).
+    Json,
+    /// One self-contained HTML page.
+    Html,
 }
 
 /// Runs `show`.
@@ -42,13 +59,32 @@ pub fn run(args: Args) -> Result<Exit> {
         decisions: &shown.decisions,
         now: SystemTime::now(),
     };
-    if args.json {
-        print!("{}", show::json(&view));
-    } else {
-        print!(
-            "{}",
-            show::human(&view, human::Style::new(common::use_color(None)))
-        );
-    }
+    let format = if args.json { ShowFormat::Json } else { args.format };
+    let text = match format {
+        ShowFormat::Json => show::json(&view),
+        ShowFormat::Human => show::human(
+            &view,
+            human::Style::new(common::use_color(args.output.as_deref())),
+        ),
+        ShowFormat::Html => {
+            let reports: Vec<Report> = shown
+                .decisions
+                .iter()
+                .map(|d| {
+                    let mut r = Report::of_decision(&policy, d, &digest);
+                    r.model = Some(name.clone());
+                    r
+                })
+                .collect();
+            portcullis_report::html::render_stages(
+                &reports,
+                &portcullis_report::html::Meta {
+                    model: Some(name.clone()),
+                    command: Some("show".into()),
+                },
+            )
+        }
+    };
+    common::write_output(args.output.as_deref(), &text)?;
     Ok(Exit::Ok)
 }

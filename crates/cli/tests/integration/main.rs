@@ -3,6 +3,7 @@
 
 mod audit_ci;
 mod flow;
+mod html_report;
 mod inputs;
 mod json_formats;
 mod json_snapshots;

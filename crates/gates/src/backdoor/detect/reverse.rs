@@ -111,6 +111,7 @@ pub(crate) fn run(ctx: &Ctx<'_>, out: &mut Outcome) -> Result<(), GateError> {
                     "flip_rate": r.flip_rate,
                     "anomaly_index": a,
                     "trigger": r.trigger.description,
+                    "cells": r.trigger.cells.iter().map(|(j, v)| json!([j, v])).collect::<Vec<_>>(),
                 })).collect::<Vec<_>>(),
             }),
         );

@@ -310,6 +310,7 @@ pub(crate) fn run(
                 })).collect::<Vec<_>>(),
                 "top": ranked.iter().take(5).map(|h| json!({
                     "trigger": h.trigger.description,
+                    "cells": h.trigger.cells.iter().map(|(j, v)| json!([j, v])).collect::<Vec<_>>(),
                     "size": h.trigger.size(),
                     "class": label(h.class),
                     "flip_rate": h.flip_rate,
