@@ -22,7 +22,7 @@
 //! holds the use cases as plain synchronous calls that reuse the engine for
 //! every rule: nothing here re-implements classification, decisions,
 //! approval signing or summaries. [`api`] maps HTTP onto it and nothing
-//! more. The CLI's `portcullis server` wires a store, a key and the
+//! more; [`ui`] renders the same calls as pages for people. The CLI's `portcullis server` wires a store, a key and the
 //! policies into a [`Registry`] and calls [`serve`].
 #![deny(missing_docs)]
 
@@ -34,10 +34,17 @@ pub mod log;
 pub mod registry;
 pub mod store;
 pub mod tls;
+pub mod ui;
 
 use std::sync::Arc;
 
 pub use registry::{Config, Registry};
+
+/// The API under `/v1` and the web UI under `/ui`; `secure` when served
+/// over TLS (the session cookie is then `Secure`).
+fn app(registry: Arc<Registry>, secure: bool) -> axum::Router {
+    ui::router(registry.clone(), secure).merge(api::router(registry))
+}
 
 /// Serves `registry` on `listener` until `shutdown` resolves.
 ///
@@ -48,7 +55,7 @@ pub async fn serve(
     registry: Arc<Registry>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, api::router(registry))
+    axum::serve(listener, app(registry, false))
         .with_graceful_shutdown(shutdown)
         .await
 }
@@ -64,7 +71,7 @@ pub async fn serve_tls(
     registry: Arc<Registry>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(tls::TlsListener::new(listener, tls)?, api::router(registry))
+    axum::serve(tls::TlsListener::new(listener, tls)?, app(registry, true))
         .with_graceful_shutdown(shutdown)
         .await
 }

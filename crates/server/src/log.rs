@@ -93,6 +93,14 @@ impl AuditLog {
             .map_err(|e| ApiError::Internal(e.to_string()))
     }
 
+    /// The number of entries.
+    ///
+    /// # Errors
+    /// Store failures.
+    pub fn size(&self) -> Result<u64, ApiError> {
+        Ok(self.synced()?.len())
+    }
+
     /// Entries `[start, end)`, exact bytes.
     ///
     /// # Errors

@@ -807,6 +807,21 @@ impl Registry {
         self.view(r)
     }
 
+    /// One request and the report of its stage decided now (the same
+    /// [`Report`] the CLI renders), for the web UI.
+    ///
+    /// # Errors
+    /// No such request.
+    pub fn request_report(&self, caller: &Caller, id: i64) -> Result<(RequestView, Report), ApiError> {
+        let view = self.request(caller, id)?;
+        let policy = self.policy(&view.model)?;
+        let digest = parse_digest(&view.digest)?;
+        let d = self.decide(policy, &view.model, &view.stage, &digest)?;
+        let mut report = Report::of_decision(policy, &d.decision, &digest);
+        report.model = Some(view.model.clone());
+        Ok((view, report))
+    }
+
     /// Requests in `state` (open ones: the approval inbox).
     ///
     /// # Errors

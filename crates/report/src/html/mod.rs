@@ -211,7 +211,8 @@ fn anchor(name: &str) -> String {
     format!("gate-{safe}")
 }
 
-fn gate_summary(gates: &[GateView]) -> Markup {
+/// The table of gates: name (linked to its section), kind, verdict, signer.
+pub fn gate_summary(gates: &[GateView]) -> Markup {
     html! {
         section class="summary" aria-labelledby="summary-h" {
             h2 id="summary-h" { "Gates" }

@@ -8,3 +8,4 @@ mod fuzz;
 mod store;
 mod support;
 mod tls;
+mod ui;
