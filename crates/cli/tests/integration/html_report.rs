@@ -329,3 +329,127 @@ fn report_exits_0_on_a_denial_and_show_puts_every_stage_on_one_page() {
     b.screenshot(&screenshots().join("credit-scoring-show.png"), false)
         .unwrap();
 }
+
+#[test]
+fn robustness_html_report_draws_accuracy_against_the_budget() {
+    let ex = example("digits-backdoor");
+    let out = ex.path().join("robustness.html");
+    let status = cmd(
+        ex.path(),
+        &[
+            "eval",
+            "robustness",
+            "--model",
+            "models/clean.onnx",
+            "--data",
+            "data/test.csv",
+            "--label",
+            "label",
+            "--set",
+            "epsilon=8",
+            "--set",
+            "samples=8",
+            "--set",
+            "max_queries=300",
+            "--set",
+            "max_iter=5",
+            "--set",
+            "input_shape=[1,8,8]",
+            "--set",
+            "clip=[0,16]",
+            "--format",
+            "html",
+            "--output",
+            out.to_str().unwrap(),
+        ],
+    )
+    .output()
+    .unwrap();
+    assert!(matches!(status.status.code(), Some(0 | 1)), "{status:?}");
+    let Some(b) = Browser::for_test("robustness_html_report") else {
+        return;
+    };
+    b.open_file(&out).unwrap();
+    let series = b
+        .find_all("section.gate[data-kind='robustness'] svg.lines g.series")
+        .unwrap();
+    assert!(!series.is_empty(), "no attack curve");
+    for s in &series {
+        // Nine budgets from 0 to ε; accuracy never rises with the budget.
+        let ys: Vec<f64> = b
+            .find_all(&format!(
+                "section.gate[data-kind='robustness'] g.series[data-series='{}'] circle.point",
+                b.attr(s, "data-series").unwrap().unwrap()
+            ))
+            .unwrap()
+            .iter()
+            .map(|p| b.attr(p, "data-y").unwrap().unwrap().parse().unwrap())
+            .collect();
+        assert_eq!(ys.len(), 9, "{ys:?}");
+        assert!(ys.windows(2).all(|w| w[1] <= w[0] + 1e-9), "{ys:?}");
+    }
+    no_script_ran(&b);
+    b.screenshot(&screenshots().join("robustness-report.png"), true)
+        .unwrap();
+}
+
+#[test]
+fn llm_html_report_shows_rates_per_category_with_intervals_and_failing_transcripts() {
+    use portcullis_llm_testserver::{Behaviour, TestServer};
+    let dir = tempfile::tempdir().unwrap();
+    let weak = TestServer::start(Behaviour::parse("follows-injection").unwrap()).unwrap();
+    let out = dir.path().join("llm.html");
+    let status = cmd(
+        dir.path(),
+        &[
+            "eval",
+            "llm-redteam",
+            "--target",
+            &format!("openai:{}", weak.base_url()),
+            "--set",
+            "model=scripted",
+            "--set",
+            "categories=injection,leakage",
+            "--set",
+            "samples_per_category=10",
+            "--seed",
+            "3",
+            "--format",
+            "html",
+            "--output",
+            out.to_str().unwrap(),
+        ],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(status.status.code(), Some(1), "{status:?}");
+    let Some(b) = Browser::for_test("llm_html_report") else {
+        return;
+    };
+    b.open_file(&out).unwrap();
+    let labels = bar_labels(&b, "llm-redteam");
+    assert!(
+        labels.iter().any(|l| l == "injection") && labels.iter().any(|l| l == "leakage"),
+        "{labels:?}"
+    );
+    let whiskers = b
+        .find_all("section.gate[data-kind='llm-redteam'] line.whisker")
+        .unwrap();
+    assert!(whiskers.len() >= 2, "no Wilson intervals");
+    // The endpoint follows injections: that category's bar is flagged and
+    // its failing transcripts are there, folded.
+    let injection = b
+        .find("section.gate[data-kind='llm-redteam'] g.bar-group[data-label='injection']")
+        .unwrap();
+    assert_eq!(
+        b.attr(&injection, "data-flagged").unwrap().as_deref(),
+        Some("true")
+    );
+    let transcripts = b
+        .find_all("section.gate[data-kind='llm-redteam'] details.transcript")
+        .unwrap();
+    assert!(!transcripts.is_empty(), "no failing transcripts");
+    no_script_ran(&b);
+    b.screenshot(&screenshots().join("llm-redteam-report.png"), true)
+        .unwrap();
+}

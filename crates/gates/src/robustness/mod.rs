@@ -607,6 +607,9 @@ fn model_error(e: AttackError, done: usize, total: usize) -> GateError {
     }
 }
 
+/// Budgets on the accuracy curve: ε·i/8 for i in 0..=8.
+const CURVE_STEPS: usize = 8;
+
 fn summarise(
     config: &RobustnessConfig,
     oracle: &Oracle<'_>,
@@ -682,10 +685,31 @@ fn summarise(
             }
             eval.findings.push(f);
         }
+        // Accuracy against the budget up to ε, from the smallest adversarial
+        // example the attack found per row: a row counts as broken at ε' when
+        // one lies within ε'. An upper bound on the true robust accuracy (a
+        // stronger attack could only break more rows), as for the headline
+        // figure at ε.
+        let curve: Vec<serde_json::Value> = (0..=CURVE_STEPS)
+            .map(|i| {
+                let e = config.epsilon * i as f32 / CURVE_STEPS as f32;
+                let within = results
+                    .iter()
+                    .filter(|a| a.adversarial.is_some() && a.distance <= e * (1.0 + 1e-5) + 1e-7)
+                    .count();
+                let kept = if attacked == 0 {
+                    1.0
+                } else {
+                    1.0 - within as f64 / attacked as f64
+                };
+                json!({"epsilon": e, "accuracy": clean_accuracy * kept})
+            })
+            .collect();
         per_attack.push(json!({
             "attack": name,
             "broken": broken,
             "attacked": attacked,
+            "curve": curve,
             "median_perturbation": med,
             "queries": queries,
             "time_limited": time_limited,

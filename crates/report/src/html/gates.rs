@@ -316,7 +316,7 @@ fn robustness(g: &GateView) -> Vec<Part> {
             continue;
         };
         // Per-ε results when the gate ran several budgets, else the one.
-        let mut points = vec![(0.0, clean)];
+        let mut points = Vec::new();
         if let Some(curve) = a.get("curve").and_then(Value::as_array) {
             for p in curve {
                 if let (Some(e), Some(acc)) = (num(p, "epsilon"), num(p, "accuracy")) {
@@ -324,6 +324,7 @@ fn robustness(g: &GateView) -> Vec<Part> {
                 }
             }
         } else if let Some(asr) = g.metrics.get(&format!("attack_success_rate[{name}]")) {
+            points.push((0.0, clean));
             points.push((eps, clean * (1.0 - asr)));
         }
         series.push(Series {
@@ -346,7 +347,7 @@ fn robustness(g: &GateView) -> Vec<Part> {
     }
     let mut out = vec![(
         format!(
-            "Accuracy under attack: clean accuracy at 0, accuracy on attacked rows at the budget ({norm} ε = {}{}).",
+            "Accuracy under attack against the budget up to the gate's {norm} ε = {}{}, from the smallest adversarial example each attack found per row (an upper bound: a stronger attack can only lower it).",
             crate::fmt_metric(eps),
             if units == "std" { " std" } else { "" }
         ),
