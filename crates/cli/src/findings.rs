@@ -19,6 +19,8 @@ pub enum FindingsFormat {
     Json,
     /// SARIF 2.1.0 with the analyzer's rule metadata.
     Sarif,
+    /// One self-contained HTML page (no network, no script).
+    Html,
 }
 
 /// A severity bar on the command line.

@@ -822,6 +822,33 @@ impl Registry {
         Ok((view, report))
     }
 
+    /// Whether open request `r` waits for the caller: an approver token, a
+    /// person the policy lists as an approver holding one of the stage's
+    /// approval roles (the token's scoped role, if it has one), who did not
+    /// open the request. What counts in the end is still `decide`'s call.
+    pub fn waits_for(&self, caller: &Caller, r: &RequestView) -> bool {
+        let Role::Approver(scope) = &caller.role else {
+            return false;
+        };
+        if r.state != "open" || r.opened_by == caller.identity {
+            return false;
+        }
+        let Ok(policy) = self.policy(&r.model) else {
+            return false;
+        };
+        let Some(rule) = policy.stage(&r.stage).and_then(|s| s.approvals.as_ref()) else {
+            return false;
+        };
+        let Some(person) = policy.approvers.iter().find(|a| a.name == caller.identity) else {
+            return false;
+        };
+        let eligible = |role: &String| rule.roles.is_empty() || rule.roles.contains(role);
+        match scope {
+            Some(s) => person.roles.contains(s) && eligible(s),
+            None => rule.roles.is_empty() || person.roles.iter().any(eligible),
+        }
+    }
+
     /// Requests in `state` (open ones: the approval inbox).
     ///
     /// # Errors

@@ -370,7 +370,17 @@ async fn inbox(State(ui): State<St>, headers: HeaderMap) -> Response {
     let Some((_, s)) = ui.session(&headers) else {
         return to_login("/ui/inbox", None);
     };
-    let open = match with(&ui, &s, |r, c| r.requests(c, Some("open"))).await {
+    let open = match with(&ui, &s, |r, c| {
+        Ok(r.requests(c, Some("open"))?
+            .into_iter()
+            .map(|v| {
+                let yours = r.waits_for(c, &v);
+                (v, yours)
+            })
+            .collect::<Vec<_>>())
+    })
+    .await
+    {
         Ok(v) => v,
         Err(e) => return error_page(&e, Some(&s)),
     };
@@ -379,7 +389,7 @@ async fn inbox(State(ui): State<St>, headers: HeaderMap) -> Response {
         h1 { "Inbox" }
         p class="muted" {
             (open.len()) " open promotion request" (if open.len() == 1 { "" } else { "s" })
-            @if may { "; those you can approve are marked." } @else { "; your role (" (s.role.to_string()) ") cannot approve." }
+            @if may { "; those waiting for you (your roles, not opened by you) are marked." } @else { "; your role (" (s.role.to_string()) ") cannot approve." }
         }
         @if open.is_empty() {
             p class="empty" { "Nothing waits for a decision." }
@@ -387,10 +397,9 @@ async fn inbox(State(ui): State<St>, headers: HeaderMap) -> Response {
             table class="requests" {
                 thead { tr { th scope="col" { "Request" } th scope="col" { "Model" } th scope="col" { "Stage" } th scope="col" { "Digest" } th scope="col" { "Opened" } th scope="col" { "Still missing" } } }
                 tbody {
-                    @for r in &open {
-                        @let yours = may && r.opened_by != s.identity;
+                    @for (r, yours) in &open {
                         tr data-request=(r.id) data-yours=(yours) {
-                            td { a href={"/ui/requests/" (r.id)} { "#" (r.id) } @if yours { " " span class="badge pending" { "for you" } } }
+                            td { a href={"/ui/requests/" (r.id)} { "#" (r.id) } @if *yours { " " span class="badge pending" { "for you" } } }
                             td { (r.model) }
                             td { (r.stage) }
                             td { code title=(r.digest) { (short(&r.digest)) } }

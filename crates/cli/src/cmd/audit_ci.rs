@@ -79,6 +79,15 @@ pub fn run(args: Args) -> Result<Exit> {
     let text = match args.out.format {
         FindingsFormat::Human => audit_ci::human(&view(&report), args.out.color()),
         FindingsFormat::Json => audit_ci::json(&report.findings),
+        FindingsFormat::Html => {
+            let files: Vec<String> = report.files.iter().map(|f| f.path.clone()).collect();
+            portcullis_report::html::render_findings(
+                "audit-ci",
+                &report.findings,
+                portcullis_evidence::Severity::from(args.out.fail_on),
+                &files,
+            )
+        }
         FindingsFormat::Sarif => {
             sarif::render_findings(portcullis_ci::rules(), &report.findings, sarif::fingerprint)
         }

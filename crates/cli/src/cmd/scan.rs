@@ -63,6 +63,10 @@ pub fn run(args: Args) -> Result<Exit> {
             render::human(&report.findings, totals, bar, Style::new(args.out.color()))
         }
         FindingsFormat::Json => render::json(&Source(&report))?,
+        FindingsFormat::Html => {
+            let files: Vec<String> = report.files.iter().map(|f| f.path.clone()).collect();
+            portcullis_report::html::render_findings("scan", &report.findings, bar, &files)
+        }
         FindingsFormat::Sarif => {
             // One fingerprint definition for JSON and SARIF: the scanner's,
             // keyed on the path relative to the scan root.

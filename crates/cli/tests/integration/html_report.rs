@@ -453,3 +453,47 @@ fn llm_html_report_shows_rates_per_category_with_intervals_and_failing_transcrip
     b.screenshot(&screenshots().join("llm-redteam-report.png"), true)
         .unwrap();
 }
+
+#[test]
+fn scan_and_audit_ci_html_pages_list_their_findings_most_severe_first() {
+    let dir = tempfile::tempdir().unwrap();
+    for (tool, target) in [
+        ("scan", repo_root().join("crates/scan/tests/fixtures/bypass")),
+        ("audit-ci", repo_root().join("crates/ci/tests/fixtures")),
+    ] {
+        let out = dir.path().join(format!("{tool}.html"));
+        let status = cmd(
+            dir.path(),
+            &[
+                tool,
+                target.to_str().unwrap(),
+                "--format",
+                "html",
+                "--output",
+                out.to_str().unwrap(),
+            ],
+        )
+        .output()
+        .unwrap();
+        // Both corpora hold high findings: the command fails at the default bar.
+        assert_eq!(status.status.code(), Some(1), "{tool}: {status:?}");
+        let Some(b) = Browser::for_test("findings_html") else {
+            return;
+        };
+        b.open_file(&out).unwrap();
+        assert_eq!(
+            b.text(&b.find("section.decision .verdict").unwrap()).unwrap(),
+            "FAILED"
+        );
+        let rows = b.find_all("table.findings tbody tr").unwrap();
+        assert!(rows.len() >= 5, "{tool}: {} rows", rows.len());
+        let first = b.attr(&rows[0], "data-severity").unwrap().unwrap();
+        assert!(
+            first == "critical" || first == "high",
+            "{tool}: first row is {first}"
+        );
+        no_script_ran(&b);
+        b.screenshot(&screenshots().join(format!("{tool}-report.png")), false)
+            .unwrap();
+    }
+}

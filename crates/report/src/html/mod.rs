@@ -90,6 +90,43 @@ pub fn render_stages(reports: &[Report], meta: &Meta) -> String {
     page(&title, body).into_string()
 }
 
+/// The page of a findings command (`scan`, `audit-ci`): passed or failed
+/// at the `--fail-on` bar, counts per severity, the findings table, and the
+/// files looked at.
+pub fn render_findings(tool: &str, findings: &[Finding], bar: Severity, files: &[String]) -> String {
+    let failed = findings.iter().any(|f| f.severity >= bar);
+    let count = |s: Severity| findings.iter().filter(|f| f.severity == s).count();
+    let body = html! {
+        header class="top" { span class="brand" { "portcullis" } span class="muted" { " " (tool) } }
+        main {
+            section class={"decision " (if failed { "bad" } else { "ok" })} id="decision" {
+                h1 { span class="verdict" { (if failed { "FAILED" } else { "PASSED" }) } " " (tool) }
+                dl class="facts" {
+                    dt { "Fails at" } dd { (bar.to_string()) " and above" }
+                    dt { "Findings" } dd class="counts" {
+                        @for s in [Severity::Critical, Severity::High, Severity::Medium, Severity::Low] {
+                            span class={"sev " (severity_class(s))} data-severity=(s.to_string()) { (count(s)) " " (s.to_string()) } " "
+                        }
+                    }
+                    dt { "Files" } dd { (files.len()) }
+                }
+            }
+            @if findings.is_empty() { p class="empty" { "No findings." } } @else { (findings_table(findings)) }
+            @if !files.is_empty() {
+                details class="files" {
+                    summary { "Files (" (files.len()) ")" }
+                    ul { @for f in files.iter().take(5000) { li class="wrap" { code { (f) } } } }
+                }
+            }
+        }
+    };
+    page(
+        &format!("portcullis {tool}: {}", if failed { "failed" } else { "passed" }),
+        body,
+    )
+    .into_string()
+}
+
 /// A complete document around `body`, with the style sheet and a policy
 /// that lets the page run no script and load nothing.
 pub fn page(title: &str, body: Markup) -> Markup {

@@ -268,6 +268,21 @@ fn the_ui_refuses_forged_forms_bad_tokens_open_redirects_and_revoked_sessions() 
         .send()
         .unwrap();
     assert_eq!(empty.status(), 400);
+    // bob's token is scoped to a role he does not hold in the policy: the
+    // request is listed for him but not marked as waiting for him.
+    let bob = s.token("bob", "approver:ml-lead");
+    let r = sign_in(&s, &bob, "/ui/inbox");
+    let inbox = http
+        .get(format!("{}/ui/inbox", s.url))
+        .header("cookie", cookie_of(&r))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        inbox.contains(&format!("data-request=\"{id}\" data-yours=\"false\"")),
+        "{inbox}"
+    );
     // Revoking the token ends the session at once.
     let (_, tokens) = s.call("GET", "/v1/tokens", Some(crate::support::BOOT), None);
     let tid = tokens["tokens"]
