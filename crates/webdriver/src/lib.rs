@@ -290,6 +290,23 @@ impl Browser {
         Self::element_of(&v)
     }
 
+    /// The first element matching a CSS selector, waiting up to 15 s for
+    /// it to appear: after a click that submits a form or follows a link,
+    /// the driver may answer before the next page has loaded.
+    ///
+    /// # Errors
+    /// None appears in time.
+    pub fn wait_for(&self, css: &str) -> Result<Element> {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            match self.find(css) {
+                Ok(e) => return Ok(e),
+                Err(e) if Instant::now() > deadline => return Err(e),
+                Err(_) => std::thread::sleep(Duration::from_millis(50)),
+            }
+        }
+    }
+
     /// Every element matching a CSS selector, in document order.
     ///
     /// # Errors

@@ -157,6 +157,10 @@ pub fn run(args: Args) -> Result<Exit> {
             if tls.is_some() { "https" } else { "http" }
         );
         std::io::stdout().flush()?;
+        eprintln!(
+            "web UI: {}://{addr}/ui (sign in with a token from `portcullis token create`)",
+            if tls.is_some() { "https" } else { "http" }
+        );
         let shutdown = async {
             let _ = tokio::signal::ctrl_c().await;
         };

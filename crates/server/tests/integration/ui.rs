@@ -85,6 +85,7 @@ fn an_approver_signs_in_finds_the_request_reads_the_fairness_plot_approves_and_s
     b.type_text(&field, &alice).unwrap();
     b.click(&b.find("form.decide button[type='submit']").unwrap())
         .unwrap();
+    b.wait_for("strong.who").unwrap();
 
     // The inbox lists the request as waiting for alice, with what is missing.
     assert!(b.url().unwrap().ends_with("/ui/inbox"), "{}", b.url().unwrap());
@@ -102,6 +103,7 @@ fn an_approver_signs_in_finds_the_request_reads_the_fairness_plot_approves_and_s
     // one bar group per sex and race group.
     b.click(&b.find(&format!("tr[data-request='{id}'] a")).unwrap())
         .unwrap();
+    b.wait_for("textarea#comment").unwrap();
     assert!(b.url().unwrap().ends_with(&format!("/ui/requests/{id}")));
     let groups: Vec<String> = b
         .find_all("section.gate[data-kind='fairness'] g.bar-group")
@@ -127,7 +129,7 @@ fn an_approver_signs_in_finds_the_request_reads_the_fairness_plot_approves_and_s
     )
     .unwrap();
     b.click(&b.find("button[value='approve']").unwrap()).unwrap();
-    let flash = b.text(&b.find("p.flash").unwrap()).unwrap();
+    let flash = b.text(&b.wait_for("p.flash").unwrap()).unwrap();
     assert!(flash.contains("the stage moved"), "{flash}");
     assert_eq!(
         b.attr(&b.find("span.state").unwrap(), "data-state")
