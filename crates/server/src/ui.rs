@@ -169,29 +169,36 @@ impl Ui {
         self.registry.clock_now()
     }
 
-    /// The signed-in session, re-checked against the token store.
-    fn session(&self, headers: &HeaderMap) -> Option<(String, Session)> {
-        let id = cookie_value(headers)?;
-        let key = hash_secret(&id);
-        let s = self.sessions.lock().ok()?.get(&key).cloned()?;
-        let age = self.now().duration_since(s.signed_in).unwrap_or(Duration::ZERO);
-        let live = age <= SESSION_MAX_AGE
-            && matches!(self.registry.store().token_by_hash(&s.token_hash), Ok(Some(row)) if row.revoked.is_none());
-        if !live {
-            if let Ok(mut m) = self.sessions.lock() {
-                m.remove(&key);
-            }
-            return None;
-        }
-        Some((key, s))
-    }
-
     fn caller(s: &Session) -> Caller {
         Caller {
             identity: s.identity.clone(),
             role: s.role.clone(),
         }
     }
+}
+
+/// The signed-in session, re-checked against the token store (on the
+/// blocking pool, like every store call: the PostgreSQL client is
+/// synchronous).
+async fn session(ui: &St, headers: &HeaderMap) -> Option<(String, Session)> {
+    let id = cookie_value(headers)?;
+    let key = hash_secret(&id);
+    let s = ui.sessions.lock().ok()?.get(&key).cloned()?;
+    let age = ui.now().duration_since(s.signed_in).unwrap_or(Duration::ZERO);
+    let reg = ui.registry.clone();
+    let token_hash = s.token_hash.clone();
+    let token_live = tokio::task::spawn_blocking(
+        move || matches!(reg.store().token_by_hash(&token_hash), Ok(Some(row)) if row.revoked.is_none()),
+    )
+    .await
+    .unwrap_or(false);
+    if age > SESSION_MAX_AGE || !token_live {
+        if let Ok(mut m) = ui.sessions.lock() {
+            m.remove(&key);
+        }
+        return None;
+    }
+    Some((key, s))
 }
 
 fn to_login(next: &str, why: Option<&str>) -> Response {
@@ -318,7 +325,7 @@ struct CsrfForm {
 }
 
 async fn logout(State(ui): State<St>, headers: HeaderMap, Form(f): Form<CsrfForm>) -> Response {
-    if let Some((key, s)) = ui.session(&headers) {
+    if let Some((key, s)) = session(&ui, &headers).await {
         if s.csrf == f.csrf {
             if let Ok(mut m) = ui.sessions.lock() {
                 m.remove(&key);
@@ -367,7 +374,7 @@ fn missing(r: &RequestView) -> Vec<String> {
 }
 
 async fn inbox(State(ui): State<St>, headers: HeaderMap) -> Response {
-    let Some((_, s)) = ui.session(&headers) else {
+    let Some((_, s)) = session(&ui, &headers).await else {
         return to_login("/ui/inbox", None);
     };
     let open = match with(&ui, &s, |r, c| {
@@ -425,7 +432,7 @@ async fn request_page(
     Path(id): Path<i64>,
     q: Result<Query<Flash>, QueryRejection>,
 ) -> Response {
-    let Some((_, s)) = ui.session(&headers) else {
+    let Some((_, s)) = session(&ui, &headers).await else {
         return to_login(&format!("/ui/requests/{id}"), None);
     };
     let (view, report) = match with(&ui, &s, move |r, c| r.request_report(c, id)).await {
@@ -492,7 +499,7 @@ async fn decide(
     Form(f): Form<DecideForm>,
 ) -> Response {
     let back = format!("/ui/requests/{id}");
-    let Some((_, s)) = ui.session(&headers) else {
+    let Some((_, s)) = session(&ui, &headers).await else {
         return to_login(&back, Some("expired"));
     };
     if f.csrf.is_empty() || f.csrf != s.csrf {
@@ -537,7 +544,7 @@ async fn decide(
 }
 
 async fn models(State(ui): State<St>, headers: HeaderMap) -> Response {
-    let Some((_, s)) = ui.session(&headers) else {
+    let Some((_, s)) = session(&ui, &headers).await else {
         return to_login("/ui/models", None);
     };
     let data = with(&ui, &s, |r, c| {
@@ -610,7 +617,7 @@ async fn models(State(ui): State<St>, headers: HeaderMap) -> Response {
 const LOG_PAGE: u64 = 100;
 
 async fn log_page(State(ui): State<St>, headers: HeaderMap) -> Response {
-    let Some((_, s)) = ui.session(&headers) else {
+    let Some((_, s)) = session(&ui, &headers).await else {
         return to_login("/ui/log", None);
     };
     let data = with(&ui, &s, |r, _| {

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use portcullis_webdriver::Browser;
 
-use crate::support::{start_with, Server};
+use crate::support::{start_on, Backend, Server, TestDb};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -56,7 +56,11 @@ fn screenshots() -> PathBuf {
 /// A registry with one open prod request for the candidate; returns it and
 /// the request id, the digest and alice's token.
 fn with_open_request() -> (Server, i64, String, String) {
-    let s = start_with(&policy());
+    with_open_request_on(Backend::Sqlite)
+}
+
+fn with_open_request_on(backend: Backend) -> (Server, i64, String, String) {
+    let s = start_on(&policy(), backend);
     let ci = s.token("ci", "runner");
     let alice = s.token("alice", "approver");
     let (digest, bundle) = s.run_dev("dev");
@@ -211,7 +215,19 @@ fn cookie_of(r: &reqwest::blocking::Response) -> String {
 
 #[test]
 fn the_ui_refuses_forged_forms_bad_tokens_open_redirects_and_revoked_sessions() {
-    let (s, id, _, alice) = with_open_request();
+    refuses_forged_forms(with_open_request());
+}
+
+/// On PostgreSQL every page's token check goes through the synchronous
+/// client, which must never run on the async executor.
+#[test]
+fn the_ui_refuses_forged_forms_bad_tokens_open_redirects_and_revoked_sessions_on_postgres() {
+    if let Some(db) = TestDb::create() {
+        refuses_forged_forms(with_open_request_on(Backend::Postgres(db.url.clone())));
+    }
+}
+
+fn refuses_forged_forms((s, id, _, alice): (Server, i64, String, String)) {
     let http = raw();
     // Unauthenticated pages redirect to the sign-in page.
     let r = http.get(format!("{}/ui/requests/{id}", s.url)).send().unwrap();
