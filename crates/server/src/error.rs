@@ -40,7 +40,8 @@ pub enum ApiError {
 }
 
 impl ApiError {
-    fn status(&self) -> (StatusCode, &'static str) {
+    /// The HTTP status and the stable error code.
+    pub(crate) fn status(&self) -> (StatusCode, &'static str) {
         match self {
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad-request"),
             ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
@@ -50,6 +51,20 @@ impl ApiError {
             ApiError::MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed"),
             ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too-large"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        }
+    }
+}
+
+impl ApiError {
+    /// What the client may see: the message, or for an internal error only
+    /// a pointer to the server's log (where the cause is written now).
+    pub(crate) fn public_message(&self) -> String {
+        match self {
+            ApiError::Internal(cause) => {
+                eprintln!("portcullis server: internal error: {cause}");
+                "internal error; the server's log has the cause".to_string()
+            }
+            other => other.to_string(),
         }
     }
 }
@@ -80,13 +95,7 @@ struct Inner<'a> {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = self.status();
-        let message = match &self {
-            ApiError::Internal(cause) => {
-                eprintln!("portcullis server: internal error: {cause}");
-                "internal error; the server's log has the cause".to_string()
-            }
-            other => other.to_string(),
-        };
+        let message = self.public_message();
         (
             status,
             axum::Json(Body {

@@ -101,23 +101,8 @@ fn cookie_value(headers: &HeaderMap) -> Option<String> {
 
 /// An HTML error page with the status of the registry's error.
 fn error_page(e: &ApiError, session: Option<&Session>) -> Response {
-    let status = match e {
-        ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-        ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-        ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
-        ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-        ApiError::Conflict(_) => StatusCode::CONFLICT,
-        ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
-        ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-        ApiError::Internal(c) => {
-            eprintln!("portcullis server: internal error: {c}");
-            StatusCode::INTERNAL_SERVER_ERROR
-        }
-    };
-    let message = match e {
-        ApiError::Internal(_) => "internal error; the server's log has the cause".to_string(),
-        other => other.to_string(),
-    };
+    let (status, _) = e.status();
+    let message = e.public_message();
     let body = html! {
         h1 { "Cannot do that" }
         p class="flash bad" role="alert" { (message) }
