@@ -26,6 +26,12 @@
 //! `mode=warn` nothing is denied: the problems come back as `warnings`, for
 //! rollout.
 
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use portcullis_engine::Clock;
+use portcullis_oci::{Client as OciClient, Options as OciOptions, Reference};
+use portcullis_policy::Policy;
 use serde_json::{json, Value};
 
 use crate::auth::Caller;
@@ -213,40 +219,211 @@ pub fn references(kind: &str, object: &Value) -> Result<Vec<ModelRef>, String> {
     Ok(out)
 }
 
-/// What is wrong with one reference in `stage`, or `None` when allowed.
-fn problem(reg: &Registry, caller: &Caller, stage: &str, r: &ModelRef) -> Option<String> {
-    let Some(digest) = &r.digest else {
-        return Some(format!(
-            "{} ({}) names no digest: reference the model as oci://…@sha256:<digest> or set the {DIGEST_ANNOTATION} annotation",
-            r.at, r.raw
-        ));
+/// The webhook's query: `?stage=STAGE[&mode=enforce|warn]`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AdmissionQuery {
+    stage: String,
+    #[serde(default)]
+    mode: Option<String>,
+}
+
+/// The stage and whether to only warn.
+pub(crate) fn parse_query(
+    q: Result<axum::extract::Query<AdmissionQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<(String, bool), ApiError> {
+    let axum::extract::Query(q) = q.map_err(|e| {
+        ApiError::BadRequest(format!(
+            "query: {} (the webhook path is /v1/admission?stage=STAGE, optionally &mode=warn)",
+            e.body_text()
+        ))
+    })?;
+    let warn = match q.mode.as_deref() {
+        None | Some("enforce") => false,
+        Some("warn") => true,
+        Some(m) => {
+            return Err(ApiError::BadRequest(format!(
+                "mode '{m}': expected enforce or warn"
+            )))
+        }
     };
-    let models: Vec<String> = match &r.model {
-        Some(m) => vec![m.clone()],
-        None => reg.model_names(),
-    };
-    let mut reasons = Vec::new();
-    for m in &models {
-        match reg.stage(caller, m, stage) {
-            Ok(v) if v.digest == *digest && v.allowed => return None,
-            Ok(v) if v.digest == *digest => reasons.push(format!(
-                "'{m}' holds sha256:{digest} in '{stage}' but the policy no longer allows it (see `portcullis registry stage {m} {stage}`)"
+    Ok((q.stage, warn))
+}
+
+/// How a reference is judged: by the registry's stages, or offline from
+/// evidence attached in the OCI registry.
+pub trait Check {
+    /// What is wrong with one reference in `stage`, or `None` when allowed.
+    fn problem(&self, stage: &str, r: &ModelRef) -> Option<String>;
+}
+
+/// The OCI artifact a reference names by digest, when it does.
+fn oci_artifact(r: &ModelRef) -> Option<Reference> {
+    r.raw.parse::<Reference>().ok().filter(|at| at.digest.is_some())
+}
+
+/// The client that reads model manifests and evidence from OCI
+/// registries: short timeouts, because the API server waits for the
+/// answer (a timeout denies); credentials from the environment or the
+/// docker config; `PORTCULLIS_OCI_CA_CERT` for a private CA.
+pub fn oci_client() -> Result<&'static OciClient, String> {
+    static CLIENT: OnceLock<Result<OciClient, String>> = OnceLock::new();
+    CLIENT
+        .get_or_init(|| {
+            let ca_cert = match std::env::var_os("PORTCULLIS_OCI_CA_CERT") {
+                Some(p) => Some(std::fs::read(&p).map_err(|e| {
+                    format!(
+                        "PORTCULLIS_OCI_CA_CERT {}: {e}",
+                        std::path::Path::new(&p).display()
+                    )
+                })?),
+                None => None,
+            };
+            OciClient::new(&OciOptions {
+                ca_cert,
+                credentials: None,
+                timeout: Some(Duration::from_secs(4)),
+            })
+            .map_err(|e| e.to_string())
+        })
+        .as_ref()
+        .map_err(Clone::clone)
+}
+
+/// The model digest of the OCI artifact `at`: its files' digest, read
+/// from its manifest.
+fn model_of(at: &Reference) -> Result<portcullis_oci::ModelDigest, String> {
+    let client = oci_client()?;
+    portcullis_oci::resolve(client, at)
+        .map(|(_, m)| m)
+        .map_err(|e| e.to_string())
+}
+
+/// The registry's deploy-time question: the stage must hold the digest
+/// and the policy allow it now. An `oci://…@sha256:` reference names the
+/// artifact's manifest; its model digest is read from the manifest.
+pub struct RegistryCheck<'a> {
+    /// The registry.
+    pub reg: &'a Registry,
+    /// Who asks.
+    pub caller: &'a Caller,
+}
+
+impl RegistryCheck<'_> {
+    fn held(&self, stage: &str, model: Option<&String>, digest: &str) -> Result<(), Vec<String>> {
+        let models: Vec<String> = match model {
+            Some(m) => vec![m.clone()],
+            None => self.reg.model_names(),
+        };
+        let mut reasons = Vec::new();
+        for m in &models {
+            match self.reg.stage(self.caller, m, stage) {
+                Ok(v) if v.digest == *digest && v.allowed => return Ok(()),
+                Ok(v) if v.digest == *digest => reasons.push(format!(
+                    "'{m}' holds sha256:{digest} in '{stage}' but the policy no longer allows it (see `portcullis registry stage {m} {stage}`)"
+                )),
+                Ok(v) if model.is_some() => reasons.push(format!(
+                    "'{m}' holds sha256:{} in '{stage}', not sha256:{digest}",
+                    v.digest
+                )),
+                Ok(_) => {}
+                Err(e) if model.is_some() => reasons.push(format!("'{m}': {e}")),
+                Err(_) => {}
+            }
+        }
+        if reasons.is_empty() {
+            reasons.push(format!(
+                "sha256:{digest} has not been promoted to '{stage}' for any model (`portcullis promote --stage {stage} MODEL {digest}` opens a request)"
+            ));
+        }
+        Err(reasons)
+    }
+}
+
+impl Check for RegistryCheck<'_> {
+    fn problem(&self, stage: &str, r: &ModelRef) -> Option<String> {
+        let Some(digest) = &r.digest else {
+            return Some(no_digest(r));
+        };
+        let reasons = match self.held(stage, r.model.as_ref(), digest) {
+            Ok(()) => return None,
+            Err(reasons) => reasons,
+        };
+        let Some(at) = oci_artifact(r) else {
+            return Some(format!("{}: {}", r.at, reasons.join("; ")));
+        };
+        match model_of(&at) {
+            Ok(m) => {
+                let hex = m.digest.to_hex();
+                match self.held(stage, r.model.as_ref(), &hex) {
+                    Ok(()) => None,
+                    Err(reasons) => Some(format!(
+                        "{}: {at} holds the model sha256:{hex}: {}",
+                        r.at,
+                        reasons.join("; ")
+                    )),
+                }
+            }
+            Err(e) => Some(format!(
+                "{}: {}; and the model digest of {at} could not be read: {e}",
+                r.at,
+                reasons.join("; ")
             )),
-            Ok(v) if r.model.is_some() => reasons.push(format!(
-                "'{m}' holds sha256:{} in '{stage}', not sha256:{digest}",
-                v.digest
-            )),
-            Ok(_) => {}
-            Err(e) if r.model.is_some() => reasons.push(format!("'{m}': {e}")),
-            Err(_) => {}
         }
     }
-    if reasons.is_empty() {
-        reasons.push(format!(
-            "sha256:{digest} has not been promoted to '{stage}' for any model (`portcullis promote --stage {stage} MODEL {digest}` opens a request)"
-        ));
+}
+
+fn no_digest(r: &ModelRef) -> String {
+    format!(
+        "{} ({}) names no digest: reference the model as oci://…@sha256:<digest> or set the {DIGEST_ANNOTATION} annotation",
+        r.at, r.raw
+    )
+}
+
+/// Offline: no registry server; each model's evidence is fetched from the
+/// OCI registry it is attached to (`portcullis push oci://…`) and decided
+/// with the deployer's policy, by the same engine call as `verify`.
+pub struct OfflineCheck<'a> {
+    /// The deployer's policy.
+    pub policy: &'a Policy,
+    /// The time source.
+    pub clock: &'a dyn Clock,
+}
+
+impl Check for OfflineCheck<'_> {
+    fn problem(&self, stage: &str, r: &ModelRef) -> Option<String> {
+        if r.digest.is_none() {
+            return Some(no_digest(r));
+        }
+        let Some(at) = oci_artifact(r) else {
+            return Some(format!(
+                "{} ({}): without a registry server, only an oci://…@sha256: reference can be checked (its evidence is read from the OCI registry)",
+                r.at, r.raw
+            ));
+        };
+        let decided = oci_client().and_then(|client| {
+            let (fetched, m) = portcullis_oci::resolve(client, &at).map_err(|e| e.to_string())?;
+            let store = portcullis_oci::OciStore::fetch(client, &at, &fetched.digest, m.digest)
+                .map_err(|e| e.to_string())?;
+            portcullis_engine::decide(self.policy, stage, &store, &m.digest, self.clock)
+                .map_err(|e| e.to_string())
+        });
+        match decided {
+            Ok(d) if d.decision.allowed => None,
+            Ok(d) => Some(format!(
+                "{}: the model sha256:{} in {at} is not allowed in '{stage}': {}",
+                r.at,
+                d.digest.to_hex(),
+                d.decision
+                    .reasons
+                    .iter()
+                    .map(|x| format!("[{}] {}", x.code, x.message))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            )),
+            Err(e) => Some(format!("{}: {at}: {e}", r.at)),
+        }
     }
-    Some(format!("{}: {}", r.at, reasons.join("; ")))
 }
 
 /// Answers an `AdmissionReview` for `stage`; `warn` reports instead of
@@ -255,13 +432,7 @@ fn problem(reg: &Registry, caller: &Caller, stage: &str, r: &ModelRef) -> Option
 /// # Errors
 /// [`ApiError::BadRequest`] when the body is not an `admission.k8s.io/v1`
 /// `AdmissionReview` with a request.
-pub fn review(
-    reg: &Registry,
-    caller: &Caller,
-    body: &Value,
-    stage: &str,
-    warn: bool,
-) -> Result<Value, ApiError> {
+pub fn review(check: &dyn Check, body: &Value, stage: &str, warn: bool) -> Result<Value, ApiError> {
     if body.get("apiVersion").and_then(Value::as_str) != Some("admission.k8s.io/v1")
         || body.get("kind").and_then(Value::as_str) != Some("AdmissionReview")
     {
@@ -283,7 +454,7 @@ pub fn review(
     if operation != "DELETE" {
         let object = req.get("object").unwrap_or(&Value::Null);
         match references(kind, object) {
-            Ok(refs) => problems.extend(refs.iter().filter_map(|r| problem(reg, caller, stage, r))),
+            Ok(refs) => problems.extend(refs.iter().filter_map(|r| check.problem(stage, r))),
             Err(e) => problems.push(e),
         }
     }

@@ -301,40 +301,22 @@ async fn history(
     Ok(Json(serde_json::json!({ "moves": v })).into_response())
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AdmissionQuery {
-    stage: String,
-    #[serde(default)]
-    mode: Option<String>,
-}
-
 async fn admission(
     State(reg): State<Reg>,
     headers: HeaderMap,
-    q: Result<Query<AdmissionQuery>, QueryRejection>,
+    q: Result<Query<crate::admission::AdmissionQuery>, QueryRejection>,
     b: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let Query(q) = q.map_err(|e| {
-        ApiError::BadRequest(format!(
-            "query: {} (the webhook path is /v1/admission?stage=STAGE, optionally &mode=warn)",
-            e.body_text()
-        ))
-    })?;
-    let warn = match q.mode.as_deref() {
-        None | Some("enforce") => false,
-        Some("warn") => true,
-        Some(m) => {
-            return Err(ApiError::BadRequest(format!(
-                "mode '{m}': expected enforce or warn"
-            )))
-        }
-    };
+    let (stage, warn) = crate::admission::parse_query(q)?;
     let body: serde_json::Value = json_body(b)?;
-    let stage = q.stage;
     Ok(Json(
         call(reg, headers, move |r, c| {
-            crate::admission::review(r, c, &body, &stage, warn)
+            crate::admission::review(
+                &crate::admission::RegistryCheck { reg: r, caller: c },
+                &body,
+                &stage,
+                warn,
+            )
         })
         .await?,
     )

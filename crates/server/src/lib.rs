@@ -35,6 +35,7 @@ pub mod registry;
 pub mod store;
 pub mod tls;
 pub mod ui;
+pub mod webhook;
 
 use std::sync::Arc;
 
@@ -74,4 +75,26 @@ pub async fn serve_tls(
     axum::serve(tls::TlsListener::new(listener, tls)?, app(registry, true))
         .with_graceful_shutdown(shutdown)
         .await
+}
+
+/// Serves the offline admission webhook ([`webhook`]) on `listener`, over
+/// HTTPS when `tls` is given, until `shutdown` resolves.
+///
+/// # Errors
+/// The listener fails.
+pub async fn serve_webhook(
+    listener: tokio::net::TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    offline: Arc<webhook::Offline>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = webhook::router(offline);
+    match tls {
+        Some(tls) => {
+            axum::serve(tls::TlsListener::new(listener, tls)?, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+        None => axum::serve(listener, app).with_graceful_shutdown(shutdown).await,
+    }
 }

@@ -1,8 +1,17 @@
-//! `portcullis admission manifests`: the `ValidatingWebhookConfiguration`
-//! that points a cluster's admission at the registry, one webhook per stage
-//! selecting the namespaces labelled `portcullis.dev/stage: <stage>`.
+//! `portcullis admission`: the Kubernetes admission webhook's other faces.
+//!
+//! - `manifests` prints the `ValidatingWebhookConfiguration` that points a
+//!   cluster's admission at the webhook, one entry per stage selecting the
+//!   namespaces labelled `portcullis.dev/stage: <stage>`.
+//! - `review FILE` answers one `AdmissionReview` with the webhook's own
+//!   code: the registry's (`--server`) or offline from evidence attached in
+//!   OCI registries (`--policy`), for dry runs and tests.
+//! - `serve --policy` runs the offline webhook.
 
+use std::io::{Read as _, Write as _};
+use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::{bail, Context as _, Result};
 use base64::Engine as _;
@@ -14,6 +23,179 @@ use crate::common::Exit;
 pub enum Command {
     /// Print the ValidatingWebhookConfiguration YAML for `kubectl apply -f -`.
     Manifests(ManifestArgs),
+    /// Answer one AdmissionReview (from FILE or -) as the webhook would; exit 0 allowed, 1 denied.
+    Review(ReviewArgs),
+    /// Run the webhook without a registry: evidence is read from the OCI registry each model is in.
+    Serve(ServeArgs),
+}
+
+/// Arguments of `admission review`.
+#[derive(Debug, clap::Args)]
+pub struct ReviewArgs {
+    /// The stage the namespace is labelled with.
+    #[arg(long)]
+    pub stage: String,
+    /// Ask this registry server (token from PORTCULLIS_TOKEN); also
+    /// PORTCULLIS_SERVER.
+    #[arg(
+        long,
+        env = "PORTCULLIS_SERVER",
+        value_name = "URL",
+        conflicts_with = "policy"
+    )]
+    pub server: Option<String>,
+    /// Decide offline with this policy, from evidence attached to each
+    /// model's OCI artifact.
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+    /// Refuse unless the policy file's sha256 is exactly this.
+    #[arg(long, value_name = "SHA256", requires = "policy")]
+    pub policy_sha256: Option<String>,
+    /// Trust this PEM CA certificate for an https:// registry server.
+    #[arg(long, env = "PORTCULLIS_CA_CERT", value_name = "PEM")]
+    pub ca_cert: Option<PathBuf>,
+    /// Report problems as warnings and admit.
+    #[arg(long)]
+    pub warn: bool,
+    /// The AdmissionReview JSON, or - for stdin.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+}
+
+/// Arguments of `admission serve`.
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// The deployer's policy.
+    #[arg(long, value_name = "FILE")]
+    pub policy: PathBuf,
+    /// Refuse to start unless the policy file's sha256 is exactly this.
+    #[arg(long, value_name = "SHA256")]
+    pub policy_sha256: Option<String>,
+    /// Address to listen on (port 0 picks a free one; the first line on
+    /// stdout says which).
+    #[arg(long, default_value = "0.0.0.0:8443")]
+    pub listen: SocketAddr,
+    /// The webhook's TLS certificate (PEM chain); the API server calls
+    /// webhooks over HTTPS only. Without it, plain HTTP on a loopback
+    /// address only, for tests.
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The certificate's private key (PEM).
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+}
+
+/// The largest AdmissionReview read (the API server's request limit).
+const MAX_REVIEW: u64 = 3 * 1024 * 1024;
+
+fn load_policy(path: &std::path::Path, pin: Option<&str>) -> Result<portcullis_policy::Policy> {
+    let pin = pin
+        .map(portcullis_evidence::Sha256Digest::from_hex)
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("--policy-sha256: {e}"))?;
+    Ok(portcullis_engine::load_policy_pinned(path, pin.as_ref())?)
+}
+
+fn review(a: &ReviewArgs) -> Result<Exit> {
+    let mut text = Vec::new();
+    let name = a.file.display().to_string();
+    if name == "-" {
+        std::io::stdin().take(MAX_REVIEW + 1).read_to_end(&mut text)
+    } else {
+        std::fs::File::open(&a.file).and_then(|f| f.take(MAX_REVIEW + 1).read_to_end(&mut text))
+    }
+    .with_context(|| format!("cannot read {name}"))?;
+    if text.len() as u64 > MAX_REVIEW {
+        bail!("{name}: over the {MAX_REVIEW}-byte limit of an AdmissionReview");
+    }
+    let body: serde_json::Value = serde_json::from_slice(&text)
+        .map_err(|e| anyhow::anyhow!("{name}:{}:{}: not JSON: {e}", e.line(), e.column()))?;
+    let answer = match (&a.policy, &a.server) {
+        (Some(policy), _) => {
+            let policy = load_policy(policy, a.policy_sha256.as_deref())?;
+            let check = portcullis_server::admission::OfflineCheck {
+                policy: &policy,
+                clock: &portcullis_engine::SystemClock,
+            };
+            portcullis_server::admission::review(&check, &body, &a.stage, a.warn)
+                .map_err(|e| anyhow::anyhow!("{name}: {e}"))?
+        }
+        (None, Some(server)) => {
+            let server = crate::cmd::registry::ServerArgs {
+                server: server.clone(),
+                ca_cert: a.ca_cert.clone(),
+            };
+            let mode = if a.warn { "&mode=warn" } else { "" };
+            let path = format!(
+                "/v1/admission?stage={}{mode}",
+                crate::cmd::registry::enc(&a.stage)
+            );
+            crate::cmd::registry::Client::new(&server)?.post(&path, &body, "admission review")?
+        }
+        (None, None) => {
+            bail!("give --server URL (ask the registry) or --policy FILE (decide offline from OCI evidence)")
+        }
+    };
+    println!("{}", serde_json::to_string_pretty(&answer)?);
+    let allowed = answer.pointer("/response/allowed") == Some(&serde_json::Value::Bool(true));
+    if let Some(m) = answer
+        .pointer("/response/status/message")
+        .and_then(|m| m.as_str())
+    {
+        eprintln!("DENIED: {m}");
+    }
+    for w in answer
+        .pointer("/response/warnings")
+        .and_then(|w| w.as_array())
+        .into_iter()
+        .flatten()
+    {
+        eprintln!("warning: {}", w.as_str().unwrap_or_default());
+    }
+    Ok(if allowed { Exit::Ok } else { Exit::Denied })
+}
+
+fn serve(a: &ServeArgs) -> Result<Exit> {
+    let policy = load_policy(&a.policy, a.policy_sha256.as_deref())?;
+    let tls = match (&a.tls_cert, &a.tls_key) {
+        (Some(cert), Some(key)) => Some(portcullis_server::tls::server_config(cert, key)?),
+        _ if a.listen.ip().is_loopback() => None,
+        _ => bail!(
+            "--listen {}: the API server calls webhooks over HTTPS only; give --tls-cert and --tls-key (plain HTTP is for loopback addresses)",
+            a.listen
+        ),
+    };
+    portcullis_server::admission::oci_client().map_err(anyhow::Error::msg)?;
+    let offline = Arc::new(portcullis_server::webhook::Offline {
+        policy,
+        clock: Arc::new(portcullis_engine::SystemClock),
+    });
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(a.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", a.listen))?;
+        let addr = listener.local_addr()?;
+        println!(
+            "listening on {}://{addr}",
+            if tls.is_some() { "https" } else { "http" }
+        );
+        std::io::stdout().flush()?;
+        eprintln!(
+            "admission webhook (offline, policy {}): POST /v1/admission?stage=STAGE",
+            a.policy.display()
+        );
+        let shutdown = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        portcullis_server::serve_webhook(listener, tls, offline, shutdown)
+            .await
+            .context("webhook server failed")
+    })?;
+    Ok(Exit::Ok)
 }
 
 /// Arguments of `admission manifests`.
@@ -45,6 +227,8 @@ pub fn run(c: Command) -> Result<Exit> {
             print!("{}", manifests(&a)?);
             Ok(Exit::Ok)
         }
+        Command::Review(a) => review(&a),
+        Command::Serve(a) => serve(&a),
     }
 }
 

@@ -54,8 +54,11 @@ pub struct VerifyArgs {
     /// Refuse unless the policy file's sha256 is exactly this.
     #[arg(long, value_name = "SHA256")]
     pub policy_sha256: Option<String>,
-    /// The evidence directory.
-    #[arg(long, required_unless_present = "server")]
+    /// The evidence directory, or the model's OCI artifact
+    /// (oci://REGISTRY/REPOSITORY@sha256:DIGEST) whose attached evidence
+    /// decides; then MODEL_PATH is optional and, when given, must be the
+    /// artifact's files.
+    #[arg(long, required_unless_present = "server", value_name = "DIR|OCI_REF")]
     pub evidence: Option<PathBuf>,
     /// Ask the registry at URL instead: the stage must hold this model's
     /// recomputed digest and allow it now.
@@ -75,9 +78,10 @@ pub struct VerifyArgs {
     /// Key to sign the verification summary with.
     #[arg(long)]
     pub key: Option<PathBuf>,
-    /// The model file or directory (its digest is recomputed).
+    /// The model file or directory (its digest is recomputed); optional
+    /// with --evidence oci://….
     #[arg(value_name = "MODEL_PATH")]
-    pub model: PathBuf,
+    pub model: Option<PathBuf>,
     #[command(flatten)]
     pub out: OutputArgs,
 }
@@ -127,6 +131,13 @@ pub fn decide(args: Args) -> Result<Exit> {
 
 /// Runs `verify`.
 pub fn verify(args: VerifyArgs) -> Result<Exit> {
+    let model_required = || {
+        args.model.as_deref().ok_or_else(|| {
+            anyhow::anyhow!(
+                "no model given: pass MODEL_PATH (or --evidence oci://… to verify an OCI artifact)"
+            )
+        })
+    };
     let (Some(policy_path), Some(evidence)) = (&args.policy, &args.evidence) else {
         let server = crate::cmd::registry::ServerArgs {
             server: args.server.clone().unwrap_or_default(),
@@ -136,7 +147,7 @@ pub fn verify(args: VerifyArgs) -> Result<Exit> {
             &server,
             args.name.as_deref(),
             &args.stage,
-            &args.model,
+            model_required()?,
             args.attest.as_deref(),
         );
     };
@@ -147,21 +158,35 @@ pub fn verify(args: VerifyArgs) -> Result<Exit> {
         .transpose()
         .map_err(|e| anyhow::anyhow!("--policy-sha256: {e}"))?;
     let policy = portcullis_engine::load_policy_pinned(policy_path, pin.as_ref())?;
+    let key = match &args.key {
+        Some(k) => Some(common::signing_key(Some(k), "verify --attest")?),
+        None => None,
+    };
+    if crate::cmd::oci::is_oci(evidence) {
+        return crate::cmd::oci::verify(&crate::cmd::oci::Verify {
+            target: evidence,
+            policy: &policy,
+            policy_path,
+            stage: &args.stage,
+            files: args.model.as_deref(),
+            attest: args.attest.as_deref(),
+            key: key.as_ref(),
+            ca_cert: args.ca_cert.as_deref(),
+            out: &args.out,
+        });
+    }
+    let model = model_required()?;
     if !evidence.is_dir() {
         bail!(
             "evidence directory {} does not exist; fetch the model's evidence bundle before verifying",
             evidence.display()
         );
     }
-    let key = match &args.key {
-        Some(k) => Some(common::signing_key(Some(k), "verify --attest")?),
-        None => None,
-    };
     let store = DirStore::new(evidence);
     let request = VerifyRequest {
         policy: &policy,
         stage: &args.stage,
-        model: &args.model,
+        model,
         summarise: args.attest.is_some(),
         summary_key: key.as_ref(),
     };
@@ -171,7 +196,7 @@ pub fn verify(args: VerifyArgs) -> Result<Exit> {
         std::fs::write(path, text + "\n").with_context(|| format!("cannot write {}", path.display()))?;
     }
     let mut report = Report::of_decision(&policy, &done.decided.decision, &done.decided.digest);
-    report.model = Some(args.model.display().to_string());
+    report.model = Some(model.display().to_string());
     args.out.emit(&report, Some(&policy_path.display().to_string()))?;
     Ok(common::exit_of(&done.decided.decision))
 }

@@ -9,6 +9,7 @@ pub mod eval;
 pub mod init;
 pub mod keygen;
 pub mod manifest;
+pub mod oci;
 pub mod registry;
 pub mod run;
 pub mod scan;

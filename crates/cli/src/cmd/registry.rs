@@ -150,7 +150,7 @@ fn print_json(v: &Value) -> Result<()> {
     Ok(())
 }
 
-fn enc(s: &str) -> String {
+pub(crate) fn enc(s: &str) -> String {
     s.bytes()
         .map(|b| {
             if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
@@ -167,21 +167,65 @@ fn enc(s: &str) -> String {
 /// Arguments of `push`.
 #[derive(Debug, clap::Args)]
 pub struct PushArgs {
-    #[command(flatten)]
-    pub server: ServerArgs,
-    /// The model's name in the registry.
+    /// The registry server's URL; also PORTCULLIS_SERVER. The token is read
+    /// from PORTCULLIS_TOKEN. Not used with an oci:// target.
+    #[arg(long, env = "PORTCULLIS_SERVER", value_name = "URL")]
+    pub server: Option<String>,
+    /// Trust this PEM CA certificate (or bundle) for an https:// registry
+    /// or OCI registry, besides the system's roots; also PORTCULLIS_CA_CERT.
+    #[arg(long, env = "PORTCULLIS_CA_CERT", value_name = "PEM")]
+    pub ca_cert: Option<PathBuf>,
+    /// The model's name in the registry server.
     #[arg(long)]
-    pub name: String,
+    pub name: Option<String>,
     /// The evidence directory.
     #[arg(long, default_value = portcullis_evidence::store::DEFAULT_DIR)]
     pub evidence: PathBuf,
-    #[command(flatten)]
-    pub model: ModelArgs,
+    /// With an oci:// target: the model's files, checked to be the
+    /// artifact's (needed when the artifact is not one file a layer).
+    #[arg(long = "model", value_name = "PATH")]
+    pub files: Option<PathBuf>,
+    /// With an oci:// target: also attach this DSSE envelope, such as the
+    /// signed summary `verify --attest FILE --key KEY` wrote (repeatable).
+    #[arg(long, value_name = "FILE")]
+    pub attach: Vec<PathBuf>,
+    /// The model's digest instead of MODEL_PATH (64 hex digits).
+    #[arg(long, value_name = "SHA256", conflicts_with = "target")]
+    pub digest: Option<String>,
+    /// The model file or directory, whose bundle goes to the registry
+    /// server; or the model's OCI artifact,
+    /// oci://REGISTRY/REPOSITORY@sha256:DIGEST, to attach its evidence to
+    /// as OCI 1.1 referrers.
+    #[arg(value_name = "MODEL_PATH|OCI_REF")]
+    pub target: Option<PathBuf>,
 }
 
 /// Runs `push`.
 pub fn push(args: PushArgs) -> Result<Exit> {
-    let (digest, _) = args.model.resolve(None)?;
+    if let Some(target) = args.target.as_deref().filter(|t| crate::cmd::oci::is_oci(t)) {
+        return crate::cmd::oci::push(
+            target,
+            &args.evidence,
+            args.files.as_deref(),
+            &args.attach,
+            args.ca_cert.as_deref(),
+        );
+    }
+    if args.files.is_some() || !args.attach.is_empty() {
+        bail!("--model and --attach go with an oci:// target");
+    }
+    let (Some(server), Some(name)) = (args.server, args.name) else {
+        bail!("push to a registry server needs --server URL (or PORTCULLIS_SERVER) and --name NAME; to attach evidence to an OCI artifact, give oci://REGISTRY/REPOSITORY@sha256:DIGEST");
+    };
+    let server = ServerArgs {
+        server,
+        ca_cert: args.ca_cert,
+    };
+    let model = ModelArgs {
+        model: args.target,
+        digest: args.digest,
+    };
+    let (digest, _) = model.resolve(None)?;
     let path = portcullis_evidence::store::DirStore::new(&args.evidence).bundle_path(&digest);
     let body = std::fs::read_to_string(&path).with_context(|| {
         format!(
@@ -189,12 +233,8 @@ pub fn push(args: PushArgs) -> Result<Exit> {
             path.display()
         )
     })?;
-    let client = Client::new(&args.server)?;
-    let url = format!(
-        "/v1/models/{}/versions/{}/evidence",
-        enc(&args.name),
-        digest.to_hex()
-    );
+    let client = Client::new(&server)?;
+    let url = format!("/v1/models/{}/versions/{}/evidence", enc(&name), digest.to_hex());
     let r = client.send(
         client
             .http
@@ -209,7 +249,7 @@ pub fn push(args: PushArgs) -> Result<Exit> {
         "pushed {} to {} as {}: {} accepted, {} already held, {} rejected",
         path.display(),
         client.base,
-        args.name,
+        name,
         report["accepted"],
         report["duplicate"],
         rejected.len()

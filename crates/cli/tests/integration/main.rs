@@ -9,6 +9,7 @@ mod json_formats;
 mod json_snapshots;
 mod llm;
 mod ml_gates;
+mod oci;
 mod registry;
 mod sarif_schema;
 mod scan;

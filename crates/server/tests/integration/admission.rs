@@ -65,7 +65,7 @@ fn a_workload_is_admitted_only_with_the_digest_its_stage_holds() {
         "stage=dev",
         &review(
             "InferenceService",
-            isvc(&format!("oci://r.io/churn@sha256:{other}")),
+            isvc(&format!("oci://127.0.0.1:1/churn@sha256:{other}")),
         ),
     );
     assert_eq!(v["response"]["allowed"], false, "{v}");
@@ -155,4 +155,74 @@ fn a_workload_is_admitted_only_with_the_digest_its_stage_holds() {
     assert!(v.to_string().contains("stage=STAGE"), "{v}");
     let (st, _) = ask(&s, &deployer, "stage=dev", r#"{"kind":"Pod"}"#);
     assert_eq!(st, 400);
+}
+
+/// A KServe `oci://…@sha256:` URI names the artifact's manifest, not the
+/// model digest: the webhook reads the manifest from the OCI registry and
+/// asks about the digest of its files.
+#[test]
+fn an_oci_artifact_is_judged_by_the_digest_of_its_files() {
+    use portcullis_oci::testing::LocalRegistry;
+    use portcullis_oci::{push_model, Client, Options, Reference};
+    let Some(oci) = LocalRegistry::for_test() else {
+        return;
+    };
+    let s = start();
+    let ci = s.token("ci", "runner");
+    let client = Client::new(&Options::default()).unwrap();
+    let tag: Reference = oci.url("models/m:v1").parse().unwrap();
+    let manifest = push_model(&client, &tag, &s.path().join("model")).unwrap();
+    let uri = tag.at(manifest).to_string();
+    let deployer = s.token("cluster", "runner");
+
+    // Not promoted yet: denied, naming the model digest read from the manifest.
+    let (digest, bundle) = s.run_dev("dev");
+    let (_, v) = ask(
+        &s,
+        &deployer,
+        "stage=dev",
+        &review("InferenceService", isvc(&uri)),
+    );
+    assert_eq!(v["response"]["allowed"], false, "{v}");
+    let msg = v["response"]["status"]["message"].as_str().unwrap();
+    assert!(
+        msg.contains(&format!("holds the model sha256:{}", digest.to_hex())),
+        "{msg}"
+    );
+
+    assert_eq!(s.push(&ci, &digest, &bundle).0, 200);
+    let (_, r) = s.promote(&ci, "dev", &digest);
+    assert_eq!(r["state"], "promoted", "{r}");
+    let (_, v) = ask(
+        &s,
+        &deployer,
+        "stage=dev",
+        &review("InferenceService", isvc(&uri)),
+    );
+    assert_eq!(v["response"]["allowed"], true, "{v}");
+
+    // Other bytes under the same repository: another model digest, denied.
+    let other = tempfile::tempdir().unwrap();
+    std::fs::write(other.path().join("weights.bin"), b"weights v2").unwrap();
+    let tag2: Reference = oci.url("models/m:v2").parse().unwrap();
+    let m2 = push_model(&client, &tag2, other.path()).unwrap();
+    let (_, v) = ask(
+        &s,
+        &deployer,
+        "stage=dev",
+        &review("InferenceService", isvc(&tag2.at(m2).to_string())),
+    );
+    assert_eq!(v["response"]["allowed"], false, "{v}");
+
+    // An artifact the registry does not have: denied (fail closed), saying why.
+    let missing = tag.at(portcullis_evidence::Sha256Digest([3; 32])).to_string();
+    let (_, v) = ask(
+        &s,
+        &deployer,
+        "stage=dev",
+        &review("InferenceService", isvc(&missing)),
+    );
+    assert_eq!(v["response"]["allowed"], false, "{v}");
+    let msg = v["response"]["status"]["message"].as_str().unwrap();
+    assert!(msg.contains("could not be read") && msg.contains("404"), "{msg}");
 }
