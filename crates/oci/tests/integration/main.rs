@@ -250,3 +250,89 @@ fn an_unreachable_registry_names_the_url() {
         "{e}"
     );
 }
+
+/// The manifest ORAS (oras-py 0.2.43, `tests/fixtures/generate.py`) wrote
+/// for the quickstart's files: its model digest is the files' digest.
+#[test]
+fn an_oras_artifact_has_the_digest_of_its_files() {
+    let bytes = std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/oras-quickstart.manifest.json"),
+    )
+    .unwrap();
+    let fetched = portcullis_oci::Fetched {
+        digest: sha256_bytes(&bytes),
+        media_type: MANIFEST_V1.into(),
+        bytes,
+    };
+    let at: Reference = "oci://127.0.0.1:5055/interop/qs:v1".parse().unwrap();
+    let m = portcullis_oci::model_digest(&at, &fetched).unwrap();
+    let on_disk = portcullis_evidence::digest_model(&quickstart(), &DigestOptions::default(), None).unwrap();
+    assert_eq!(m.digest, on_disk.digest);
+    assert_eq!(
+        m.manifest.to_hex(),
+        "664d1f1ab491d6b0ad94d7c9499c46d31fc59f20c35a81352bda9965774dc043"
+    );
+}
+
+fn manifest_of(layers: serde_json::Value) -> portcullis_oci::Fetched {
+    let bytes = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2, "mediaType": MANIFEST_V1,
+        "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": format!("sha256:{}", sha256_bytes(b"{}").to_hex()), "size": 2},
+        "layers": layers,
+    }))
+    .unwrap();
+    portcullis_oci::Fetched {
+        digest: sha256_bytes(&bytes),
+        media_type: MANIFEST_V1.into(),
+        bytes,
+    }
+}
+
+fn file_layer(title: &str, content: &[u8]) -> serde_json::Value {
+    serde_json::json!({"mediaType": "application/octet-stream", "digest": format!("sha256:{}", sha256_bytes(content).to_hex()),
+        "size": content.len(), "annotations": {"org.opencontainers.image.title": title}})
+}
+
+/// Titles that are not clean relative paths, duplicates and directory
+/// archives are refused; the walk's default ignores apply, and order is
+/// by path components, as on disk.
+#[test]
+fn layer_titles_are_checked_like_paths() {
+    let at: Reference = "oci://127.0.0.1:1/m:v1".parse().unwrap();
+    for (layers, why) in [
+        (
+            serde_json::json!([file_layer("../etc/passwd", b"x")]),
+            "unsafe title",
+        ),
+        (serde_json::json!([file_layer("/abs", b"x")]), "unsafe title"),
+        (
+            serde_json::json!([file_layer("a", b"x"), file_layer("a", b"y")]),
+            "two layers",
+        ),
+        (serde_json::json!([]), "no file layers"),
+    ] {
+        let e = portcullis_oci::model_digest(&at, &manifest_of(layers))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(why), "{e}");
+    }
+    let mut archive = file_layer("model", b"tgz");
+    archive["annotations"]["io.deis.oras.content.unpack"] = "true".into();
+    let e = portcullis_oci::model_digest(&at, &manifest_of(serde_json::json!([archive]))).unwrap_err();
+    assert!(e.to_string().contains("archive of a directory"), "{e}");
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("a")).unwrap();
+    std::fs::write(dir.path().join("a/b"), b"1").unwrap();
+    std::fs::write(dir.path().join("a-b"), b"2").unwrap();
+    std::fs::write(dir.path().join(".gitignore"), b"3").unwrap();
+    let on_disk = portcullis_evidence::digest_model(dir.path(), &DigestOptions::default(), None).unwrap();
+    let layers = serde_json::json!([
+        file_layer(".gitignore", b"3"),
+        file_layer("a-b", b"2"),
+        file_layer("a/b", b"1")
+    ]);
+    let m = portcullis_oci::model_digest(&at, &manifest_of(layers)).unwrap();
+    assert_eq!(m.digest, on_disk.digest, "same order and ignores as the walk");
+    assert_eq!(m.files.len(), 2);
+}
