@@ -1,7 +1,9 @@
 //! Kubernetes admission: a `ValidatingAdmissionWebhook` endpoint that asks
 //! the registry's deploy-time question for every model a workload loads.
 //!
-//! `POST /v1/admission?stage=prod` takes an `admission.k8s.io/v1`
+//! `POST /v1/admission/prod` (or `/v1/admission?stage=prod`; the API server
+//! forbids a query in a webhook URL, so the manifests use the path) takes an
+//! `admission.k8s.io/v1`
 //! `AdmissionReview` and answers with one. The stage comes from the URL, so
 //! a cluster maps namespaces to stages with one webhook entry per stage
 //! whose `namespaceSelector` matches the namespace label
@@ -234,7 +236,7 @@ pub(crate) fn parse_query(
 ) -> Result<(String, bool), ApiError> {
     let axum::extract::Query(q) = q.map_err(|e| {
         ApiError::BadRequest(format!(
-            "query: {} (the webhook path is /v1/admission?stage=STAGE, optionally &mode=warn)",
+            "query: {} (the webhook path is /v1/admission/STAGE or /v1/admission?stage=STAGE, optionally &mode=warn)",
             e.body_text()
         ))
     })?;
@@ -248,6 +250,23 @@ pub(crate) fn parse_query(
         }
     };
     Ok((q.stage, warn))
+}
+
+/// The stage and mode of `/v1/admission/{stage}[/{mode}]`.
+pub(crate) fn parse_path(
+    params: &std::collections::HashMap<String, String>,
+) -> Result<(String, bool), ApiError> {
+    let stage = params.get("stage").cloned().unwrap_or_default();
+    let warn = match params.get("mode").map(String::as_str) {
+        None | Some("enforce") => false,
+        Some("warn") => true,
+        Some(m) => {
+            return Err(ApiError::BadRequest(format!(
+                "/v1/admission/{stage}/{m}: expected /v1/admission/STAGE or /v1/admission/STAGE/warn"
+            )))
+        }
+    };
+    Ok((stage, warn))
 }
 
 /// How a reference is judged: by the registry's stages, or offline from

@@ -46,6 +46,8 @@ pub fn router(registry: Arc<Registry>) -> Router {
         .route("/v1/requests/{id}/approve", post(approve))
         .route("/v1/requests/{id}/reject", post(reject))
         .route("/v1/admission", post(admission))
+        .route("/v1/admission/{stage}", post(admission_at))
+        .route("/v1/admission/{stage}/{mode}", post(admission_at))
         .route("/v1/log/checkpoint", get(checkpoint))
         .route("/v1/log/key", get(log_key))
         .route("/v1/log/entries", get(entries))
@@ -308,6 +310,28 @@ async fn admission(
     b: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let (stage, warn) = crate::admission::parse_query(q)?;
+    admission_answer(reg, headers, stage, warn, b).await
+}
+
+/// `/v1/admission/{stage}[/warn]`: the stage in the path, because the API
+/// server forbids query strings in a webhook's URL.
+async fn admission_at(
+    State(reg): State<Reg>,
+    headers: HeaderMap,
+    Path(params): Path<std::collections::HashMap<String, String>>,
+    b: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let (stage, warn) = crate::admission::parse_path(&params)?;
+    admission_answer(reg, headers, stage, warn, b).await
+}
+
+async fn admission_answer(
+    reg: Reg,
+    headers: HeaderMap,
+    stage: String,
+    warn: bool,
+    b: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
     let body: serde_json::Value = json_body(b)?;
     Ok(Json(
         call(reg, headers, move |r, c| {

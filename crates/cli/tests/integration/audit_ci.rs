@@ -293,7 +293,7 @@ fn admission_manifests_print_one_webhook_per_stage_with_the_ca_and_fail_on_bad_i
     let client = prod.get("clientConfig").unwrap();
     assert_eq!(
         client.get_str("url"),
-        Some("https://registry.internal:8443/v1/admission?stage=prod&mode=warn")
+        Some("https://registry.internal:8443/v1/admission/prod/warn")
     );
     use base64::Engine as _;
     let bundle = base64::engine::general_purpose::STANDARD
@@ -315,4 +315,90 @@ fn admission_manifests_print_one_webhook_per_stage_with_the_ca_and_fail_on_bad_i
         .unwrap();
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("HTTPS only"));
+}
+
+/// Every document `admission manifests` prints, with the registry server
+/// or with the offline webhook's Deployment and Service, validates against
+/// the Kubernetes 1.37 schemas of its kind (tests/fixtures/k8s/generate.py).
+#[test]
+fn admission_manifests_validate_against_the_kubernetes_schemas() {
+    let ca = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../server/tests/fixtures/tls/ca.pem");
+    let schemas_path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/k8s/schemas-1.37.json");
+    let bundle: serde_json::Value = serde_json::from_slice(&std::fs::read(&schemas_path).unwrap()).unwrap();
+    let mut compiler = boon::Compiler::new();
+    let url = "https://kubernetes.io/portcullis-test/schemas-1.37.json";
+    compiler.add_resource(url, bundle).unwrap();
+    let mut schemas = boon::Schemas::new();
+    let mut validate = |doc: &serde_json::Value| {
+        let kind = doc["kind"].as_str().unwrap().to_string();
+        let id = compiler
+            .compile(&format!("{url}#/kinds/{kind}"), &mut schemas)
+            .unwrap();
+        if let Err(e) = schemas.validate(doc, id) {
+            panic!("{kind} does not validate: {e:#}");
+        }
+        kind
+    };
+    for extra in [
+        vec!["--url", "https://registry.internal:8443"],
+        vec![
+            "--serve",
+            "ghcr.io/acme/portcullis:1.4",
+            "--namespace",
+            "gatekeeping",
+            "--policy-sha256",
+            &"a".repeat(64),
+        ],
+    ] {
+        let out = portcullis()
+            .args([
+                "admission",
+                "manifests",
+                "--stage",
+                "prod",
+                "--stage",
+                "staging",
+                "--ca-cert",
+            ])
+            .arg(&ca)
+            .args(&extra)
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8(out.stdout).unwrap();
+        let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(&text).unwrap();
+        let kinds: Vec<String> = docs.iter().map(&mut validate).collect();
+        if extra[0] == "--serve" {
+            assert_eq!(kinds, ["Deployment", "Service", "ValidatingWebhookConfiguration"]);
+            let svc = &docs[2]["webhooks"][0]["clientConfig"]["service"];
+            assert_eq!(svc["namespace"], "gatekeeping");
+            assert_eq!(svc["name"], docs[1]["metadata"]["name"]);
+            assert_eq!(svc["path"], "/v1/admission/prod");
+            let args = docs[0]["spec"]["template"]["spec"]["containers"][0]["args"].to_string();
+            assert!(
+                args.contains("--policy-sha256") && args.contains("\"serve\""),
+                "{args}"
+            );
+        } else {
+            assert_eq!(kinds, ["ValidatingWebhookConfiguration"]);
+        }
+    }
+    // A schema that can fail: a webhook without its required sideEffects.
+    let mut broken: serde_json::Value = serde_json::json!({"apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingWebhookConfiguration", "metadata": {"name": "x"},
+        "webhooks": [{"name": "a.b.c", "admissionReviewVersions": ["v1"], "clientConfig": {"url": "https://x"}}]});
+    let id = compiler
+        .compile(
+            &format!("{url}#/kinds/ValidatingWebhookConfiguration"),
+            &mut schemas,
+        )
+        .unwrap();
+    assert!(schemas.validate(&broken, id).is_err());
+    broken["webhooks"][0]["sideEffects"] = "None".into();
+    assert!(schemas.validate(&broken, id).is_ok());
 }

@@ -217,7 +217,7 @@ fn ask(hook: &Webhook, review: &serde_json::Value) -> serde_json::Value {
         .build()
         .unwrap();
     let r = http
-        .post(format!("{}/v1/admission?stage=prod", hook.1))
+        .post(format!("{}/v1/admission/prod", hook.1))
         .json(review)
         .send()
         .unwrap();

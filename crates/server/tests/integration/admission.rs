@@ -155,6 +155,24 @@ fn a_workload_is_admitted_only_with_the_digest_its_stage_holds() {
     assert!(v.to_string().contains("stage=STAGE"), "{v}");
     let (st, _) = ask(&s, &deployer, "stage=dev", r#"{"kind":"Pod"}"#);
     assert_eq!(st, 400);
+
+    // The path form the generated webhook configuration uses (the API
+    // server forbids a query in a webhook URL): same answers.
+    let body = review("InferenceService", isvc("gs://models/churn"));
+    let (st, v) = s.call("POST", "/v1/admission/dev", Some(&deployer), Some(&body));
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["response"]["allowed"], false, "{v}");
+    let (_, v) = s.call("POST", "/v1/admission/dev/warn", Some(&deployer), Some(&body));
+    assert_eq!(v["response"]["allowed"], true, "{v}");
+    assert!(
+        v["response"]["warnings"][0]
+            .as_str()
+            .unwrap()
+            .contains("names no digest"),
+        "{v}"
+    );
+    let (st, v) = s.call("POST", "/v1/admission/dev/loud", Some(&deployer), Some(&body));
+    assert_eq!(st, 400, "{v}");
 }
 
 /// A KServe `oci://…@sha256:` URI names the artifact's manifest, not the
