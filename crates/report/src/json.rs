@@ -14,7 +14,7 @@ pub mod v1 {
     use serde::Serialize;
 
     /// The top-level object of a deciding command.
-    #[derive(Debug, Serialize)]
+    #[derive(Debug, Clone, Serialize)]
     pub struct Output {
         /// Always 1.
         pub version: u32,
@@ -29,7 +29,7 @@ pub mod v1 {
     }
 
     /// The decision.
-    #[derive(Debug, Serialize)]
+    #[derive(Debug, Clone, Serialize)]
     pub struct Decision {
         /// Stage.
         pub stage: String,
@@ -46,7 +46,7 @@ pub mod v1 {
     }
 
     /// One reason.
-    #[derive(Debug, Serialize)]
+    #[derive(Debug, Clone, Serialize)]
     pub struct Reason {
         /// Stable code.
         pub code: String,
@@ -58,7 +58,7 @@ pub mod v1 {
     }
 
     /// One gate.
-    #[derive(Debug, Serialize)]
+    #[derive(Debug, Clone, Serialize)]
     pub struct Gate {
         /// Name.
         pub name: String,
@@ -84,7 +84,7 @@ pub mod v1 {
     }
 
     /// One threshold check.
-    #[derive(Debug, Serialize)]
+    #[derive(Debug, Clone, Serialize)]
     pub struct Check {
         /// Metric.
         pub metric: String,
@@ -98,7 +98,7 @@ pub mod v1 {
 
     /// The `audit-ci --format json` document:
     /// `{"version": 1, "findings": [...]}`.
-    #[derive(Debug, Serialize)]
+    #[derive(Debug, Clone, Serialize)]
     pub struct AuditCiOutput<'a> {
         /// Always 1.
         pub version: u32,
@@ -109,7 +109,7 @@ pub mod v1 {
     /// One `audit-ci` finding. The fields of the shared finding type, in
     /// alphabetical order: the order the document had before it carried a
     /// version, kept so scripts and diffs see no change.
-    #[derive(Debug, Serialize)]
+    #[derive(Debug, Clone, Serialize)]
     pub struct AuditCiFinding<'a> {
         /// How sure the auditor is.
         pub confidence: Confidence,
@@ -149,7 +149,7 @@ pub mod v1 {
     }
 
     /// A place in an `audit-ci` finding, fields in alphabetical order.
-    #[derive(Debug, Serialize)]
+    #[derive(Debug, Clone, Serialize)]
     pub struct AuditCiLocation<'a> {
         /// 1-based column, in characters.
         #[serde(skip_serializing_if = "Option::is_none")]
@@ -196,7 +196,7 @@ pub mod v1 {
     /// `{"version": 1, "files": [...], "findings": [...]}`. The CLI writes
     /// it in two halves on two threads (see [`crate::scan::json`]); this
     /// type is the whole document, for tests and library users.
-    #[derive(Debug, Serialize)]
+    #[derive(Debug, Clone, Serialize)]
     pub struct ScanOutput<'a> {
         /// Always 1.
         pub version: u32,
@@ -207,7 +207,7 @@ pub mod v1 {
     }
 
     /// One scanned file.
-    #[derive(Debug, Serialize)]
+    #[derive(Debug, Clone, Serialize)]
     pub struct ScannedFile<'a> {
         /// The path as given or found while walking.
         pub path: &'a str,
@@ -223,7 +223,7 @@ pub mod v1 {
 
     /// One scan finding: the fields of the shared finding type in its
     /// declaration order, then the fingerprint.
-    #[derive(Debug, Serialize)]
+    #[derive(Debug, Clone, Serialize)]
     pub struct ScanFinding<'a> {
         /// The rule id.
         pub rule: &'a str,

@@ -8,7 +8,7 @@
 //! `engine::summarise`. Nothing that came with an upload (a signer, a
 //! predicate, a policy) is trusted.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
@@ -81,6 +81,22 @@ pub struct Registry {
     /// see the same evidence; the alias itself is compare-and-swapped in
     /// the store, so racing servers are still safe.
     promote: Mutex<()>,
+    /// Deploy-time answers per (model, stage), reused for at most
+    /// [`STAGE_TTL`] by the registry's clock while the alias has not moved
+    /// and no evidence for the model arrived at this server. Evidence that
+    /// arrives at another server sharing the database shows within the TTL.
+    stage_cache: Mutex<HashMap<(String, String), CachedStage>>,
+}
+
+/// How long a deploy-time answer is reused.
+pub const STAGE_TTL: std::time::Duration = std::time::Duration::from_secs(1);
+
+#[derive(Debug, Clone)]
+struct CachedStage {
+    at: std::time::SystemTime,
+    digest: String,
+    moved_at: String,
+    view: StageView,
 }
 
 /// Parses a digest from a path or body, as a client error when malformed.
@@ -243,7 +259,7 @@ pub struct RequestView {
 }
 
 /// The deploy-time answer.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct StageView {
     /// Model.
     pub model: String,
@@ -323,6 +339,7 @@ impl Registry {
             clock,
             log,
             promote: Mutex::new(()),
+            stage_cache: Mutex::new(HashMap::new()),
         };
         let now = format_time(reg.clock.now());
         for (name, policy) in &reg.policies {
@@ -560,6 +577,9 @@ impl Registry {
             .map(|(_, e)| self.ingest_line(policy, model, &digest, e, &caller.identity, &now))
             .collect();
         let outcomes = self.store.push_evidence(model, &digest.to_hex(), &lines, &now)?;
+        if let Ok(mut cache) = self.stage_cache.lock() {
+            cache.retain(|(m, _), _| m != model);
+        }
         let mut report = PushReport {
             accepted: 0,
             duplicate: 0,
@@ -1027,6 +1047,15 @@ impl Registry {
                 "nothing has been promoted to '{stage}' of '{model}'; `portcullis promote --stage {stage} {model} DIGEST` opens a request"
             ))
         })?;
+        let now = self.clock.now();
+        let key = (model.to_string(), stage.to_string());
+        let cached = self.stage_cache.lock().ok().and_then(|c| c.get(&key).cloned());
+        if let Some(c) = cached {
+            let fresh = now.duration_since(c.at).is_ok_and(|age| age < STAGE_TTL);
+            if fresh && c.digest == alias.digest && c.moved_at == alias.moved_at {
+                return Ok(c.view);
+            }
+        }
         let digest = parse_digest(&alias.digest)?;
         let d = self.decide(policy, model, stage, &digest)?;
         let summary =
@@ -1036,16 +1065,28 @@ impl Registry {
             Summary::Statement(s) => serde_json::to_value(s),
         }
         .map_err(|e| ApiError::Internal(e.to_string()))?;
-        Ok(StageView {
+        let view = StageView {
             model: model.to_string(),
             stage: stage.to_string(),
-            digest: alias.digest,
-            moved_at: alias.moved_at,
+            digest: alias.digest.clone(),
+            moved_at: alias.moved_at.clone(),
             request: alias.request,
             allowed: d.decision.allowed,
             decision: portcullis_report::json::output_v1(&Report::of_decision(policy, &d.decision, &digest)),
             summary,
-        })
+        };
+        if let Ok(mut cache) = self.stage_cache.lock() {
+            cache.insert(
+                key,
+                CachedStage {
+                    at: now,
+                    digest: alias.digest,
+                    moved_at: alias.moved_at,
+                    view: view.clone(),
+                },
+            );
+        }
+        Ok(view)
     }
 
     /// Every move of the alias; with `at`, only the one in effect then.

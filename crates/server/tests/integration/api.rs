@@ -662,3 +662,37 @@ fn log_and_restart(s: Server) {
     let (_, stage) = s.call("GET", "/v1/models/m/stages/dev", Some(&ci), None);
     assert_eq!(stage["digest"], digest.to_hex());
 }
+
+/// The deploy-time answer is reused for a moment, but evidence that
+/// arrives is in the very next answer.
+#[test]
+fn the_deploy_time_answer_sees_new_evidence_at_once() {
+    let s = start();
+    let ci = s.token("ci", "runner");
+    let reader = s.token("deploy", "reader");
+    let (digest, bundle) = s.run_dev("dev");
+    assert_eq!(s.push(&ci, &digest, &bundle).0, 200);
+    let (_, r) = s.promote(&ci, "dev", &digest);
+    assert_eq!(r["state"], "promoted", "{r}");
+    let inputs = |v: &serde_json::Value| v["summary"].to_string();
+    let (st, first) = s.call("GET", "/v1/models/m/stages/dev", Some(&reader), None);
+    assert_eq!(st, 200, "{first}");
+    let (_, again) = s.call("GET", "/v1/models/m/stages/dev", Some(&reader), None);
+    assert_eq!(first["allowed"], again["allowed"]);
+
+    // Another author's run gives a new gate result for the same digest,
+    // pushed well within the reuse window of the answer just given: the
+    // bundle the summary cites changes in the next answer.
+    let (_, grown) = s.run_dev("someone-else");
+    let (st, pushed) = s.push(&ci, &digest, &grown);
+    assert_eq!(st, 200, "{pushed}");
+    assert_eq!(pushed["accepted"], 1, "{pushed}");
+    let (_, after) = s.call("GET", "/v1/models/m/stages/dev", Some(&reader), None);
+    let cited = |v: &serde_json::Value| v["summary"]["payload"].as_str().map(str::to_string);
+    assert_ne!(
+        cited(&first),
+        cited(&after),
+        "the answer after a push is decided anew: {}",
+        inputs(&after)
+    );
+}
