@@ -185,7 +185,7 @@ fn serve(a: &ServeArgs) -> Result<Exit> {
         );
         std::io::stdout().flush()?;
         eprintln!(
-            "admission webhook (offline, policy {}): POST /v1/admission?stage=STAGE",
+            "admission webhook (offline, policy {}): POST /v1/admission/STAGE",
             a.policy.display()
         );
         let shutdown = async {

@@ -225,6 +225,20 @@ fn ask(hook: &Webhook, review: &serde_json::Value) -> serde_json::Value {
     r.json().unwrap()
 }
 
+/// `admission review FILE` offline, as a dry run.
+fn dry_run(q: &Quickstart, file: &str) -> assert_cmd::assert::Assert {
+    q.cmd(&[
+        "admission",
+        "review",
+        "--stage",
+        "prod",
+        "--policy",
+        "portcullis.yaml",
+        file,
+    ])
+    .assert()
+}
+
 /// The offline webhook over real TLS: the quickstart model pushed as an
 /// OCI artifact is denied in prod until its evidence and an approval are
 /// attached to it; `admission review FILE` gives the same answers.
@@ -264,36 +278,14 @@ fn the_offline_webhook_admits_an_oci_model_only_with_its_evidence() {
         msg.contains("[approvals-missing]") && !msg.contains("gate-missing"),
         "{msg}"
     );
-    let dry = q
-        .cmd(&[
-            "admission",
-            "review",
-            "--stage",
-            "prod",
-            "--policy",
-            "portcullis.yaml",
-            "review.json",
-        ])
-        .assert()
-        .code(1);
+    let dry = dry_run(&q, "review.json").code(1);
     assert!(stderr(&dry).contains("approvals-missing"), "{}", stderr(&dry));
 
     q.approve("alice").success();
     q.cmd(&["push", &uri]).assert().success();
     let v = ask(&hook, &isvc);
     assert_eq!(v["response"]["allowed"], true, "{v}");
-    let dry = q
-        .cmd(&[
-            "admission",
-            "review",
-            "--stage",
-            "prod",
-            "--policy",
-            "portcullis.yaml",
-            "review.json",
-        ])
-        .assert()
-        .code(0);
+    let dry = dry_run(&q, "review.json").code(0);
     let answer: serde_json::Value = serde_json::from_str(&stdout(&dry)).unwrap();
     assert_eq!(answer["response"]["allowed"], true, "{answer}");
 
@@ -316,17 +308,6 @@ fn the_offline_webhook_admits_an_oci_model_only_with_its_evidence() {
 
     // Malformed input to the dry run: a usage error naming the position.
     std::fs::write(q.path("bad.json"), "{\"apiVersion\": ").unwrap();
-    let a = q
-        .cmd(&[
-            "admission",
-            "review",
-            "--stage",
-            "prod",
-            "--policy",
-            "portcullis.yaml",
-            "bad.json",
-        ])
-        .assert()
-        .code(2);
+    let a = dry_run(&q, "bad.json").code(2);
     assert!(stderr(&a).contains("bad.json:1:"), "{}", stderr(&a));
 }
