@@ -18,7 +18,8 @@ N=${REQUESTS:-20000}
 rm -rf "$WORK/run" && mkdir -p "$WORK/run"
 if [ ! -x "$VENV/bin/mlflow" ]; then
   python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q mlflow==2.19.0
+  # mlflow 2.19 fails at import with SQLAlchemy 2.1; pin the 2.0 line it was released against.
+  "$VENV/bin/pip" install -q mlflow==2.19.0 sqlalchemy==2.0.36
 fi
 [ -n "${NO_BUILD:-}" ] || cargo build -q --release -p portcullis-cli && cargo build -q --release -p portcullis-server --example load
 BIN="$ROOT/target/release/portcullis"
@@ -55,7 +56,7 @@ MLFLOW=$!
 for _ in $(seq 300); do curl -sf http://127.0.0.1:5987/health > /dev/null && break; sleep 0.2; done
 API=http://127.0.0.1:5987/api/2.0/mlflow
 curl -sf -X POST "$API/registered-models/create" -d '{"name":"quickstart"}' -H 'content-type: application/json' > /dev/null
-curl -sf -X POST "$API/model-versions/create" -d "{\"name\":\"quickstart\",\"source\":\"file://$WORK/run/model\"}" \
+curl -sf -X POST "$API/model-versions/create" -d "{\"name\":\"quickstart\",\"source\":\"s3://bench-models/quickstart/model\"}" \
   -H 'content-type: application/json' > /dev/null
 curl -sf -X POST "$API/registered-models/alias" -d '{"name":"quickstart","alias":"prod","version":"1"}' \
   -H 'content-type: application/json' > /dev/null
