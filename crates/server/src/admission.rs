@@ -309,9 +309,30 @@ pub fn oci_client() -> Result<&'static OciClient, String> {
         .map_err(Clone::clone)
 }
 
+static ALLOWED_REGISTRIES: OnceLock<Vec<String>> = OnceLock::new();
+
+/// Limits the OCI registries the webhook reads to `hosts` (`host[:port]`),
+/// so a workload cannot make it connect anywhere it names. Set once, before
+/// serving; an empty list (or never calling this) allows any registry.
+pub fn allow_oci_registries(hosts: Vec<String>) {
+    let _ = ALLOWED_REGISTRIES.set(hosts);
+}
+
+fn registry_allowed(at: &Reference) -> Result<(), String> {
+    match ALLOWED_REGISTRIES.get() {
+        Some(list) if !list.is_empty() && !list.contains(&at.registry) => Err(format!(
+            "{} is not an OCI registry this webhook reads (allowed: {}); the operator adds it with --oci-registry",
+            at.registry,
+            list.join(", ")
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// The model digest of the OCI artifact `at`: its files' digest, read
 /// from its manifest.
 fn model_of(at: &Reference) -> Result<portcullis_oci::ModelDigest, String> {
+    registry_allowed(at)?;
     let client = oci_client()?;
     portcullis_oci::resolve(client, at)
         .map(|(_, m)| m)
@@ -420,13 +441,15 @@ impl Check for OfflineCheck<'_> {
                 r.at, r.raw
             ));
         };
-        let decided = oci_client().and_then(|client| {
-            let (fetched, m) = portcullis_oci::resolve(client, &at).map_err(|e| e.to_string())?;
-            let store = portcullis_oci::OciStore::fetch(client, &at, &fetched.digest, m.digest)
-                .map_err(|e| e.to_string())?;
-            portcullis_engine::decide(self.policy, stage, &store, &m.digest, self.clock)
-                .map_err(|e| e.to_string())
-        });
+        let decided = registry_allowed(&at)
+            .and_then(|()| oci_client())
+            .and_then(|client| {
+                let (fetched, m) = portcullis_oci::resolve(client, &at).map_err(|e| e.to_string())?;
+                let store = portcullis_oci::OciStore::fetch(client, &at, &fetched.digest, m.digest)
+                    .map_err(|e| e.to_string())?;
+                portcullis_engine::decide(self.policy, stage, &store, &m.digest, self.clock)
+                    .map_err(|e| e.to_string())
+            });
         match decided {
             Ok(d) if d.decision.allowed => None,
             Ok(d) => Some(format!(

@@ -311,3 +311,44 @@ fn the_offline_webhook_admits_an_oci_model_only_with_its_evidence() {
     let a = dry_run(&q, "bad.json").code(2);
     assert!(stderr(&a).contains("bad.json:1:"), "{}", stderr(&a));
 }
+
+/// With --oci-registry, the webhook reads only those registries: a
+/// workload naming another is denied without a connection.
+#[test]
+fn the_webhook_reads_only_the_allowed_oci_registries() {
+    let q = Quickstart::new();
+    let review = admission_review(
+        "InferenceService",
+        serde_json::json!({"spec": {"predictor": {"model": {"storageUri":
+            format!("oci://127.0.0.2:1/models/x@sha256:{}", "a".repeat(64))}}}}),
+    );
+    std::fs::write(q.path("review.json"), review.to_string()).unwrap();
+    let a = q
+        .cmd(&[
+            "admission",
+            "review",
+            "--stage",
+            "prod",
+            "--policy",
+            "portcullis.yaml",
+        ])
+        .args([
+            "--oci-registry",
+            "registry.internal,127.0.0.1:5000",
+            "review.json",
+        ])
+        .assert()
+        .code(1);
+    let msg = stderr(&a);
+    assert!(
+        msg.contains("127.0.0.2:1 is not an OCI registry this webhook reads (allowed: registry.internal, 127.0.0.1:5000)"),
+        "{msg}"
+    );
+    // Without the list it tries the registry, and fails closed on the refused connection.
+    let a = dry_run(&q, "review.json").code(1);
+    assert!(
+        stderr(&a).contains("http://127.0.0.2:1/v2/models/x/manifests/"),
+        "{}",
+        stderr(&a)
+    );
+}
