@@ -29,6 +29,29 @@ pub enum Command {
     Serve(ServeArgs),
 }
 
+/// Which OCI registries the admission webhook connects to.
+#[derive(Debug, clap::Args)]
+pub struct OciRegistryArgs {
+    /// Read model manifests and evidence only from these OCI registries
+    /// (host[:port], repeatable or comma-separated; also
+    /// PORTCULLIS_OCI_REGISTRIES); references elsewhere are denied without
+    /// a connection. Default: any registry a workload names.
+    #[arg(
+        long = "oci-registry",
+        env = "PORTCULLIS_OCI_REGISTRIES",
+        value_delimiter = ',',
+        value_name = "HOST"
+    )]
+    pub oci_registries: Vec<String>,
+}
+
+impl OciRegistryArgs {
+    /// Sets the webhook's allowlist; call once, before answering reviews.
+    pub fn apply(&self) {
+        portcullis_server::admission::allow_oci_registries(self.oci_registries.clone());
+    }
+}
+
 /// Arguments of `admission review`.
 #[derive(Debug, clap::Args)]
 pub struct ReviewArgs {
@@ -54,17 +77,8 @@ pub struct ReviewArgs {
     /// Trust this PEM CA certificate for an https:// registry server.
     #[arg(long, env = "PORTCULLIS_CA_CERT", value_name = "PEM")]
     pub ca_cert: Option<PathBuf>,
-    /// Read model manifests and evidence only from these OCI registries
-    /// (host[:port], repeatable or comma-separated; also
-    /// PORTCULLIS_OCI_REGISTRIES); references elsewhere are denied without
-    /// a connection. Default: any registry a workload names.
-    #[arg(
-        long = "oci-registry",
-        env = "PORTCULLIS_OCI_REGISTRIES",
-        value_delimiter = ',',
-        value_name = "HOST"
-    )]
-    pub oci_registries: Vec<String>,
+    #[command(flatten)]
+    pub oci: OciRegistryArgs,
     /// Report problems as warnings and admit.
     #[arg(long)]
     pub warn: bool,
@@ -94,17 +108,8 @@ pub struct ServeArgs {
     /// The certificate's private key (PEM).
     #[arg(long, value_name = "PEM", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
-    /// Read model manifests and evidence only from these OCI registries
-    /// (host[:port], repeatable or comma-separated; also
-    /// PORTCULLIS_OCI_REGISTRIES); references elsewhere are denied without
-    /// a connection. Default: any registry a workload names.
-    #[arg(
-        long = "oci-registry",
-        env = "PORTCULLIS_OCI_REGISTRIES",
-        value_delimiter = ',',
-        value_name = "HOST"
-    )]
-    pub oci_registries: Vec<String>,
+    #[command(flatten)]
+    pub oci: OciRegistryArgs,
 }
 
 /// The largest AdmissionReview read (the API server's request limit).
@@ -132,7 +137,7 @@ fn review(a: &ReviewArgs) -> Result<Exit> {
     }
     let body: serde_json::Value = serde_json::from_slice(&text)
         .map_err(|e| anyhow::anyhow!("{name}:{}:{}: not JSON: {e}", e.line(), e.column()))?;
-    portcullis_server::admission::allow_oci_registries(a.oci_registries.clone());
+    a.oci.apply();
     let answer = match (&a.policy, &a.server) {
         (Some(policy), _) => {
             let policy = load_policy(policy, a.policy_sha256.as_deref())?;
@@ -189,7 +194,7 @@ fn serve(a: &ServeArgs) -> Result<Exit> {
         ),
     };
     portcullis_server::admission::oci_client().map_err(anyhow::Error::msg)?;
-    portcullis_server::admission::allow_oci_registries(a.oci_registries.clone());
+    a.oci.apply();
     let offline = Arc::new(portcullis_server::webhook::Offline {
         policy,
         clock: Arc::new(portcullis_engine::SystemClock),

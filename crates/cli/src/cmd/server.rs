@@ -50,16 +50,8 @@ pub struct Args {
     /// The certificate's private key in PEM (PKCS#8, PKCS#1 or SEC1).
     #[arg(long, value_name = "PEM", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
-    /// The admission webhook reads model manifests only from these OCI
-    /// registries (host[:port], repeatable or comma-separated; also
-    /// PORTCULLIS_OCI_REGISTRIES). Default: any registry a workload names.
-    #[arg(
-        long = "oci-registry",
-        env = "PORTCULLIS_OCI_REGISTRIES",
-        value_delimiter = ',',
-        value_name = "HOST"
-    )]
-    pub oci_registries: Vec<String>,
+    #[command(flatten)]
+    pub oci: crate::cmd::admission::OciRegistryArgs,
 }
 
 fn load_or_create_key(path: &Path) -> Result<SigningKey> {
@@ -153,7 +145,7 @@ pub fn run(args: Args) -> Result<Exit> {
         _ => None,
     };
     let registry = Registry::open(store, config, Arc::new(SystemClock)).map_err(anyhow::Error::msg)?;
-    portcullis_server::admission::allow_oci_registries(args.oci_registries.clone());
+    args.oci.apply();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

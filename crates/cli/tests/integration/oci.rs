@@ -115,8 +115,8 @@ fn another_models_evidence_does_not_count() {
     q.approve("alice").success();
     q.cmd(&["push", &good.at(good_m).to_string()]).assert().success();
 
-    // Another model: its own artifact, and the good model's evidence copied
-    // onto it with --model pointing at the good files is refused.
+    // Another model, pushed as its own artifact: the good model's evidence
+    // is not its evidence, so there is nothing to push and prod is denied.
     std::fs::write(q.path("model/config.json"), b"{\"poisoned\": true}").unwrap();
     let bad: Reference = reg.url("models/bad:v1").parse().unwrap();
     let bad_m = push_model(&client, &bad, &q.path("model")).unwrap();
