@@ -156,18 +156,26 @@ fn model_ref(decl: Option<&ModelDecl>, path: &Path, what: &str) -> Result<ModelR
 /// names a gate the stage does not require.
 pub fn stage_gates(policy: &Policy, stage: &str, only: &[String]) -> Result<Vec<String>, EngineError> {
     let stage = crate::decide::stage_of(policy, stage)?;
-    if let Some(g) = only.iter().find(|g| !stage.gates.contains(g)) {
+    // A stage's re-check gates run through the same path as its required
+    // ones (the agent asks for them by name), though they need not be required.
+    let mut known = stage.gates.clone();
+    for g in stage.recheck.iter().flat_map(|r| &r.gates) {
+        if !known.contains(g) {
+            known.push(g.clone());
+        }
+    }
+    if let Some(g) = only.iter().find(|g| !known.contains(g)) {
         return Err(EngineError::UnknownGate {
             gate: g.clone(),
             stage: stage.name.clone(),
-            known: stage.gates.clone(),
+            known,
         });
     }
-    let mut selected = stage.gates.clone();
-    if !only.is_empty() {
-        selected.retain(|g| only.contains(g));
+    if only.is_empty() {
+        return Ok(stage.gates.clone());
     }
-    Ok(selected)
+    known.retain(|g| only.contains(g));
+    Ok(known)
 }
 
 /// Runs a stage's gates side by side on the model, signs each outcome as a

@@ -21,6 +21,7 @@ pub use load::{
     from_str, from_str_checked, load, load_checked, PolicyError, Problem, SpecCheck, MAX_POLICY_BYTES,
 };
 pub use model::{
-    ApprovalRule, DataSource, GateDecl, ModelDecl, Policy, Pos, ServeDecl, Signer, Stage, WaiverRule,
+    ApprovalRule, DataSource, GateDecl, ModelDecl, OnFail, Policy, Pos, Recheck, ServeDecl, Signer, Stage,
+    WaiverRule,
 };
 pub use verify::{classify, Accepted, Evidence, Rejected};

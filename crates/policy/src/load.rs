@@ -14,8 +14,12 @@ use serde_saphyr::{Location, Spanned};
 use sha2::{Digest, Sha256};
 
 use crate::model::{
-    ApprovalRule, DataSource, GateDecl, ModelDecl, Policy, Pos, ServeDecl, Signer, Stage, WaiverRule,
+    ApprovalRule, DataSource, GateDecl, ModelDecl, OnFail, Policy, Pos, Recheck, ServeDecl, Signer, Stage,
+    WaiverRule,
 };
+/// The shortest `recheck.every`: re-runs are whole gate runs.
+const MIN_RECHECK_EVERY: Duration = Duration::from_secs(60);
+
 use crate::raw::{RawModel, RawPolicy, RawServe, RawSigner, RawStage, Scalar};
 
 /// The largest policy file read, in bytes.
@@ -535,6 +539,7 @@ impl Checker<'_> {
             approvals: None,
             max_evidence_age: None,
             waivable: BTreeMap::new(),
+            recheck: None,
         };
         for (depth, s) in chain.iter().rev().enumerate() {
             let Some(rs) = raw.get(*s) else { continue };
@@ -609,8 +614,76 @@ impl Checker<'_> {
                     .waivable
                     .insert(gate.clone(), WaiverRule { roles, max_duration });
             }
+            if let Some(r) = &rs.recheck {
+                stage.recheck = self.recheck(s, r, gates, report);
+            }
         }
         Some(stage)
+    }
+
+    /// A stage's `recheck`, checked (problems only when `report`).
+    fn recheck(
+        &mut self,
+        stage: &str,
+        r: &Spanned<crate::raw::RawRecheck>,
+        gates: &BTreeMap<String, GateDecl>,
+        report: bool,
+    ) -> Option<Recheck> {
+        let every = if report {
+            self.duration(&r.value.every, "recheck.every")
+        } else {
+            humantime::parse_duration(r.value.every.value.trim()).ok()
+        }?;
+        if report && every < MIN_RECHECK_EVERY {
+            self.problem(
+                spos(&r.value.every),
+                format!(
+                    "stage '{stage}': recheck.every is {}, under the 1m minimum",
+                    r.value.every.value.trim()
+                ),
+            );
+        }
+        if report && r.value.gates.is_empty() {
+            self.problem(
+                spos(r),
+                format!("stage '{stage}': recheck.gates is empty; name the gates to re-run"),
+            );
+        }
+        let mut names = Vec::new();
+        for g in &r.value.gates {
+            if !gates.contains_key(&g.value) {
+                if report {
+                    self.problem(
+                        spos(g),
+                        format!(
+                            "stage '{stage}': recheck names gate '{}', which is not defined under `gates:` (defined: {})",
+                            g.value,
+                            list_or_none(gates.keys())
+                        ),
+                    );
+                }
+            } else if !names.contains(&g.value) {
+                names.push(g.value.clone());
+            }
+        }
+        let on_fail = match r.value.on_fail.as_ref().map(|o| (o, o.value.trim())) {
+            None | Some((_, "flag")) => OnFail::Flag,
+            Some((_, "revoke")) => OnFail::Revoke,
+            Some((o, other)) => {
+                if report {
+                    self.problem(
+                        spos(o),
+                        format!("stage '{stage}': recheck.on_fail is '{other}'; expected `flag` or `revoke`"),
+                    );
+                }
+                OnFail::Flag
+            }
+        };
+        Some(Recheck {
+            every: every.max(MIN_RECHECK_EVERY),
+            gates: names,
+            on_fail,
+        })
     }
 
     fn check_approvals(

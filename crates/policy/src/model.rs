@@ -88,6 +88,38 @@ pub struct Stage {
     pub max_evidence_age: Option<Duration>,
     /// Gates that may be waived, and by whom.
     pub waivable: BTreeMap<String, WaiverRule>,
+    /// Re-runs of gates for the digest the stage holds (the nearest one
+    /// along `extends`).
+    pub recheck: Option<Recheck>,
+}
+
+/// A stage's re-evaluation schedule: the registry re-runs `gates` for the
+/// digest the stage holds every `every`, on `portcullis agent` processes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Recheck {
+    /// How often.
+    #[serde(serialize_with = "ser_duration")]
+    pub every: Duration,
+    /// The gates re-run (declared under `gates:`; need not be required by
+    /// the stage, so a new probe pack can be its own gate).
+    pub gates: Vec<String>,
+    /// What a failing re-run does beyond marking the stage at risk.
+    pub on_fail: OnFail,
+}
+
+/// What a failing re-check does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OnFail {
+    /// Mark the stage at risk; the deploy-time answer is unchanged.
+    Flag,
+    /// Mark it at risk and deny the digest from then on, until the stage
+    /// moves to another digest or an admin clears the risk.
+    Revoke,
+}
+
+fn ser_duration<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&humantime::format_duration(*d).to_string())
 }
 
 /// A gate declared in the policy.

@@ -145,6 +145,17 @@ pub struct RawStage {
     pub max_evidence_age: Option<Spanned<String>>,
     #[serde(default)]
     pub waivable: BTreeMap<String, Spanned<RawWaivable>>,
+    #[serde(default)]
+    pub recheck: Option<Spanned<RawRecheck>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRecheck {
+    pub every: Spanned<String>,
+    pub gates: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub on_fail: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -77,7 +77,13 @@ pub fn json_schema() -> serde_json::Value {
                     "waivable": {"type": "object", "additionalProperties": {
                         "type": "object", "additionalProperties": false, "required": ["roles"],
                         "properties": {"roles": strings, "max_duration": duration}
-                    }}
+                    }},
+                    "recheck": {"type": "object", "additionalProperties": false, "required": ["every", "gates"],
+                        "properties": {
+                            "every": duration,
+                            "gates": {"type": "array", "minItems": 1, "items": {"type": "string"}},
+                            "on_fail": {"enum": ["flag", "revoke"], "default": "flag"}
+                        }}
                 }
             }},
             "gates": {"type": "object", "additionalProperties": {

@@ -110,9 +110,49 @@ pub fn load(builtin: bool, files: &[std::path::PathBuf]) -> Result<ProbeSet, Gat
         }
     }
     for path in files {
-        read_file(&mut set, &mut seen, path)?;
+        if path.is_dir() {
+            for file in pack_files(path)? {
+                read_file(&mut set, &mut seen, &file)?;
+            }
+        } else {
+            read_file(&mut set, &mut seen, path)?;
+        }
     }
     Ok(set)
+}
+
+/// The most probe files read from one probe-pack directory.
+pub const MAX_PACK_FILES: usize = 1_000;
+
+/// The `*.jsonl` files of a probe-pack directory, sorted by name, so a pack
+/// dropped into the directory is picked up by the next run (a re-check
+/// included) and the order, hence the sample, does not depend on the file
+/// system.
+fn pack_files(dir: &Path) -> Result<Vec<std::path::PathBuf>, GateError> {
+    let shown = dir.display();
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| GateError::Input(format!("cannot read probe directory {shown}: {e}")))?;
+    let mut files = Vec::new();
+    for entry in entries {
+        let entry =
+            entry.map_err(|e| GateError::Input(format!("cannot read probe directory {shown}: {e}")))?;
+        let path = entry.path();
+        if path.extension().is_some_and(|x| x == "jsonl") && path.is_file() {
+            files.push(path);
+            if files.len() > MAX_PACK_FILES {
+                return Err(GateError::Input(format!(
+                    "probe directory {shown} holds more than {MAX_PACK_FILES} .jsonl files"
+                )));
+            }
+        }
+    }
+    files.sort();
+    if files.is_empty() {
+        return Err(GateError::Input(format!(
+            "probe directory {shown} holds no .jsonl probe files"
+        )));
+    }
+    Ok(files)
 }
 
 fn read_file(set: &mut ProbeSet, seen: &mut BTreeMap<String, String>, path: &Path) -> Result<(), GateError> {
@@ -326,6 +366,30 @@ mod tests {
             assert!(!set.suite(s).is_empty(), "{s}");
         }
         assert_eq!(set.inputs.len(), BUILTIN.len());
+    }
+
+    #[test]
+    fn a_probe_pack_directory_picks_up_new_files_in_name_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let line = |id: &str| {
+            format!(
+                r#"{{"id":"{id}","suite":"harmful","category":"weapons","owasp":"LLM01","prompt":"p {id}"}}"#
+            )
+        };
+        std::fs::write(dir.path().join("b.jsonl"), line("b1") + "\n").unwrap();
+        std::fs::write(dir.path().join("notes.txt"), "not a pack").unwrap();
+        let one = load(false, &[dir.path().to_path_buf()]).unwrap();
+        assert_eq!(one.suite("harmful").len(), 1);
+        std::fs::write(dir.path().join("a.jsonl"), line("a1") + "\n").unwrap();
+        let two = load(false, &[dir.path().to_path_buf()]).unwrap();
+        let ids: Vec<_> = two.suite("harmful").iter().map(|p| p.id.as_str()).collect();
+        assert_eq!(ids, ["a1", "b1"]);
+        assert_eq!(two.inputs.len(), 2, "each file is an input with its digest");
+        let empty = tempfile::tempdir().unwrap();
+        let e = load(false, &[empty.path().to_path_buf()])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("holds no .jsonl probe files"), "{e}");
     }
 
     #[test]

@@ -133,3 +133,60 @@ fn a_served_model_is_carried_through_and_checked_with_positions() {
     assert!(all.contains("not both"), "{all}");
     assert!(all.contains("'soon' is not a duration"), "{all}");
 }
+
+#[test]
+fn a_recheck_schedule_is_inherited_and_checked_with_positions() {
+    let f = Fixture::new(&["ci"]);
+    let ok = f.load(
+        r#"version: 1
+trust: { runners: [{ name: ci, key: ci.pub }] }
+stages:
+  staging:
+    gates: [smoke]
+    recheck: { every: 24h, gates: [probes] }
+  prod:
+    extends: staging
+  canary:
+    recheck: { every: 6h, gates: [probes, smoke, probes], on_fail: revoke }
+gates:
+  smoke: { kind: command, argv: ["true"] }
+  probes: { kind: command, argv: ["true"] }
+"#,
+    );
+    let prod = ok.stage("prod").unwrap().recheck.clone().unwrap();
+    assert_eq!(prod.every, std::time::Duration::from_secs(86400));
+    assert_eq!(prod.gates, vec!["probes"]);
+    assert_eq!(prod.on_fail, portcullis_policy::OnFail::Flag);
+    let canary = ok.stage("canary").unwrap().recheck.clone().unwrap();
+    assert_eq!(canary.gates, vec!["probes", "smoke"]);
+    assert_eq!(canary.on_fail, portcullis_policy::OnFail::Revoke);
+
+    let got = problems(
+        &f,
+        r#"version: 1
+trust: { runners: [{ name: ci, key: ci.pub }] }
+stages:
+  prod:
+    recheck:
+      every: 10s
+      gates: [nope]
+      on_fail: delete
+  qa:
+    recheck: { every: daily, gates: [] }
+gates:
+  smoke: { kind: command, argv: ["true"] }
+"#,
+    );
+    let all = got.join("\n");
+    for (line, needle) in [
+        ("6:", "recheck.every is 10s, under the 1m minimum"),
+        ("7:", "recheck names gate 'nope'"),
+        ("8:", "on_fail is 'delete'"),
+        ("10:", "'daily' is not a duration"),
+    ] {
+        assert!(
+            got.iter().any(|g| g.starts_with(line) && g.contains(needle)),
+            "missing {line}{needle} in:\n{all}"
+        );
+    }
+}

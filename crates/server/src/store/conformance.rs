@@ -1,6 +1,6 @@
 //! The behaviour every [`Store`] must show, run by each backend's tests.
 
-use super::{AliasMove, MoveOutcome, NewEvidence, Pushed, RequestRow, Store};
+use super::{AliasMove, JobEnd, MoveOutcome, NewEvidence, NewJob, Pushed, RequestRow, Store};
 
 fn ensure(ok: bool, what: &str) -> Result<(), String> {
     if ok {
@@ -23,6 +23,7 @@ pub fn run(store: &dyn Store) -> Result<(), String> {
     tokens_round_trip(store)?;
     evidence_is_content_addressed(store)?;
     alias_moves_compare_and_swap(store)?;
+    jobs_lease_retry_and_raise_risks(store)?;
     Ok(())
 }
 
@@ -213,4 +214,186 @@ pub fn alias_moves_compare_and_swap(store: &dyn Store) -> Result<(), String> {
         .log_entries(h[0].log_index, h[0].log_index + 1)
         .map_err(e("log_entries"))?;
     ensure(entries.len() == 1, "the move's log index does not exist")
+}
+
+/// Re-check jobs: one pending job per target, leases that expire and pass
+/// to another agent, a stale agent's result refused, risks listed until
+/// cleared.
+///
+/// # Errors
+/// What broke.
+pub fn jobs_lease_retry_and_raise_risks(store: &dyn Store) -> Result<(), String> {
+    let job = |gate: &str| NewJob {
+        model: "m".into(),
+        stage: "prod".into(),
+        digest: "d1".into(),
+        gate: gate.into(),
+        revoke: gate == "redteam",
+        at: "2026-01-01T00:00:00Z".into(),
+        by: "scheduler".into(),
+    };
+    let before = store.log_size().map_err(e("log_size"))?;
+    let a = store
+        .enqueue_job(&job("redteam"), b"{}")
+        .map_err(e("enqueue_job"))?;
+    ensure(a.is_some(), "first job not enqueued")?;
+    ensure(
+        store
+            .enqueue_job(&job("redteam"), b"{}")
+            .map_err(e("enqueue_job"))?
+            .is_none(),
+        "a second pending job for the same target was enqueued",
+    )?;
+    let b = store
+        .enqueue_job(&job("safety"), b"{}")
+        .map_err(e("enqueue_job"))?;
+    ensure(b.is_some(), "a job for another gate was refused")?;
+    ensure(
+        store.log_size().map_err(e("log_size"))? == before + 2,
+        "enqueues are not one leaf each",
+    )?;
+
+    // Oldest first; an unexpired lease is not claimable by others.
+    let t0 = "2026-01-01T00:00:01Z";
+    let first = store
+        .claim_job("agent-1", t0, "2026-01-01T00:10:00Z")
+        .map_err(e("claim_job"))?
+        .ok_or("nothing claimed")?;
+    ensure(
+        Some(first.id) == a && first.attempts == 1,
+        "claim is not oldest first",
+    )?;
+    ensure(
+        first.revoke && first.state == "leased",
+        "claimed job fields wrong",
+    )?;
+    let second = store
+        .claim_job("agent-2", t0, "2026-01-01T00:10:00Z")
+        .map_err(e("claim_job"))?
+        .ok_or("second job not claimed")?;
+    ensure(Some(second.id) == b, "a leased job was claimed twice")?;
+    ensure(
+        store
+            .claim_job("agent-3", t0, "2026-01-01T00:10:00Z")
+            .map_err(e("claim_job"))?
+            .is_none(),
+        "a job was claimed while every lease was live",
+    )?;
+    ensure(
+        store
+            .renew_job(first.id, "agent-1", "2026-01-01T00:20:00Z")
+            .map_err(e("renew_job"))?,
+        "the holder could not renew",
+    )?;
+    // agent-2 dies: after its lease expires, agent-3 takes the job over and
+    // agent-2's late result is refused.
+    let later = "2026-01-01T00:15:00Z";
+    let taken = store
+        .claim_job("agent-3", later, "2026-01-01T00:25:00Z")
+        .map_err(e("claim_job"))?
+        .ok_or("an expired lease was not reclaimed")?;
+    ensure(
+        taken.id == second.id && taken.attempts == 2,
+        "expired lease reclaim wrong",
+    )?;
+    let end = |state: &str| JobEnd {
+        state: state.into(),
+        at: later.into(),
+        reason: Some(format!("{state} reason")),
+        evidence: (state != "error").then(|| "{}".into()),
+    };
+    ensure(
+        !store
+            .finish_job(second.id, "agent-2", &end("passed"), b"{}")
+            .map_err(e("finish_job"))?,
+        "a stale agent's result was accepted",
+    )?;
+    ensure(
+        store
+            .finish_job(second.id, "agent-3", &end("queued"), b"{}")
+            .map_err(e("finish_job"))?,
+        "give-back refused",
+    )?;
+    let again = store
+        .claim_job("agent-3", later, "2026-01-01T00:25:00Z")
+        .map_err(e("claim_job"))?
+        .ok_or("a given-back job was not claimable")?;
+    ensure(
+        again.id == second.id && again.attempts == 3,
+        "given-back job wrong",
+    )?;
+    ensure(
+        store
+            .finish_job(again.id, "agent-3", &end("passed"), b"{}")
+            .map_err(e("finish_job"))?,
+        "finish refused",
+    )?;
+    ensure(
+        store
+            .finish_job(first.id, "agent-1", &end("failed"), b"{}")
+            .map_err(e("finish_job"))?,
+        "finish refused",
+    )?;
+    ensure(
+        !store
+            .finish_job(first.id, "agent-1", &end("passed"), b"{}")
+            .map_err(e("finish_job"))?,
+        "a job finished twice",
+    )?;
+    let done = store.job(first.id).map_err(e("job"))?.ok_or("job vanished")?;
+    ensure(
+        done.state == "failed" && done.finished_at.as_deref() == Some(later) && done.evidence.is_some(),
+        "finished job fields wrong",
+    )?;
+    let last = store
+        .last_job("m", "prod", "d1", "redteam")
+        .map_err(e("last_job"))?
+        .ok_or("no last job")?;
+    ensure(last.id == first.id, "last_job wrong")?;
+    // A finished target takes a new job.
+    ensure(
+        store
+            .enqueue_job(&job("redteam"), b"{}")
+            .map_err(e("enqueue_job"))?
+            .is_some(),
+        "a finished target could not be enqueued again",
+    )?;
+    let risks = store.risks("m", "prod", "d1").map_err(e("risks"))?;
+    ensure(
+        risks.len() == 1 && risks[0].id == first.id && risks[0].failed(),
+        "risks wrong",
+    )?;
+    ensure(
+        store.risks("m", "prod", "d2").map_err(e("risks"))?.is_empty(),
+        "risks leak across digests",
+    )?;
+    let size = store.log_size().map_err(e("log_size"))?;
+    ensure(
+        store
+            .clear_risks("m", "prod", "d1", "admin", later, b"{}")
+            .map_err(e("clear_risks"))?
+            == 1,
+        "clear_risks count wrong",
+    )?;
+    ensure(
+        store.risks("m", "prod", "d1").map_err(e("risks"))?.is_empty(),
+        "cleared risks still listed",
+    )?;
+    ensure(
+        store
+            .clear_risks("m", "prod", "d1", "admin", later, b"{}")
+            .map_err(e("clear_risks"))?
+            == 0
+            && store.log_size().map_err(e("log_size"))? == size + 1,
+        "clearing nothing logged a leaf",
+    )?;
+    let listed = store.jobs(Some("m"), 2).map_err(e("jobs"))?;
+    ensure(
+        listed.len() == 2 && listed[0].id > listed[1].id,
+        "jobs not newest first with a limit",
+    )?;
+    ensure(
+        store.jobs(Some("other"), 10).map_err(e("jobs"))?.is_empty(),
+        "jobs not filtered by model",
+    )
 }

@@ -162,6 +162,90 @@ pub enum MoveOutcome {
     },
 }
 
+/// The columns [`JobRow`] is read from, in field order.
+pub(crate) const JOB_COLUMNS: &str =
+    "id, model, stage, digest, gate, revoke, state, enqueued_at, enqueued_by, \
+     attempts, agent, lease_expires, finished_at, reason, evidence, cleared_at, cleared_by";
+
+/// A re-check to enqueue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewJob {
+    /// Model.
+    pub model: String,
+    /// Stage whose digest is re-checked.
+    pub stage: String,
+    /// The digest, hex.
+    pub digest: String,
+    /// The gate to re-run.
+    pub gate: String,
+    /// Whether a failure revokes (the stage's `on_fail` when enqueued).
+    pub revoke: bool,
+    /// RFC 3339.
+    pub at: String,
+    /// Who enqueued it (`scheduler` or an admin's identity).
+    pub by: String,
+}
+
+/// A re-check job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobRow {
+    /// Id.
+    pub id: i64,
+    /// Model.
+    pub model: String,
+    /// Stage.
+    pub stage: String,
+    /// Digest, hex.
+    pub digest: String,
+    /// Gate.
+    pub gate: String,
+    /// Whether a failure revokes.
+    pub revoke: bool,
+    /// `queued`, `leased`, `passed`, `failed` or `error`.
+    pub state: String,
+    /// RFC 3339.
+    pub enqueued_at: String,
+    /// Who enqueued it.
+    pub enqueued_by: String,
+    /// How many times an agent claimed it.
+    pub attempts: i64,
+    /// The agent holding (or that last held) the lease.
+    pub agent: Option<String>,
+    /// RFC 3339; a lease past this may be claimed by another agent.
+    pub lease_expires: Option<String>,
+    /// RFC 3339.
+    pub finished_at: Option<String>,
+    /// What the run found (the gate's reasons, or the agent's error).
+    pub reason: Option<String>,
+    /// The signed gate result (a DSSE envelope, JSON), when the run
+    /// produced one.
+    pub evidence: Option<String>,
+    /// RFC 3339, when an admin cleared the risk this job raised.
+    pub cleared_at: Option<String>,
+    /// Who cleared it.
+    pub cleared_by: Option<String>,
+}
+
+impl JobRow {
+    /// Finished with a failure or an error (a risk until cleared).
+    pub fn failed(&self) -> bool {
+        matches!(self.state.as_str(), "failed" | "error")
+    }
+}
+
+/// How a leased job ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobEnd {
+    /// `passed`, `failed`, `error`, or `queued` (give it back for a retry).
+    pub state: String,
+    /// RFC 3339.
+    pub at: String,
+    /// Why.
+    pub reason: Option<String>,
+    /// The signed gate result.
+    pub evidence: Option<String>,
+}
+
 /// The registry's state.
 ///
 /// Implementations are safe to call from many threads; each call is one
@@ -304,4 +388,68 @@ pub trait Store: Send + Sync {
     /// # Errors
     /// Database failures.
     fn alias_history(&self, model: &str, stage: &str) -> Result<Vec<AliasMove>>;
+
+    /// Enqueues a re-check, logging `audit`, unless one for the same model,
+    /// stage, digest and gate is still queued or leased (`None` then).
+    ///
+    /// # Errors
+    /// Database failures.
+    fn enqueue_job(&self, job: &NewJob, audit: &[u8]) -> Result<Option<i64>>;
+    /// The newest job for this model, stage, digest and gate.
+    ///
+    /// # Errors
+    /// Database failures.
+    fn last_job(&self, model: &str, stage: &str, digest: &str, gate: &str) -> Result<Option<JobRow>>;
+    /// Leases the oldest claimable job (queued, or leased with a lease that
+    /// expired before `now`) to `agent` until `until`. Claims race safely
+    /// between agents and servers (`FOR UPDATE SKIP LOCKED` on PostgreSQL,
+    /// one writer on SQLite); a claim is not a log entry: the job's end
+    /// records who ran it and how often it was tried.
+    ///
+    /// # Errors
+    /// Database failures.
+    fn claim_job(&self, agent: &str, now: &str, until: &str) -> Result<Option<JobRow>>;
+    /// Extends `agent`'s lease on job `id`; false when the agent no longer
+    /// holds it.
+    ///
+    /// # Errors
+    /// Database failures.
+    fn renew_job(&self, id: i64, agent: &str, until: &str) -> Result<bool>;
+    /// Ends `agent`'s lease on job `id` as `end`, logging `audit`; false when
+    /// the agent no longer holds it (the lease expired and another agent
+    /// claimed it, or it already ended).
+    ///
+    /// # Errors
+    /// Database failures.
+    fn finish_job(&self, id: i64, agent: &str, end: &JobEnd, audit: &[u8]) -> Result<bool>;
+    /// One job.
+    ///
+    /// # Errors
+    /// Database failures.
+    fn job(&self, id: i64) -> Result<Option<JobRow>>;
+    /// Jobs, newest first, at most `limit`; only `model`'s when given.
+    ///
+    /// # Errors
+    /// Database failures.
+    fn jobs(&self, model: Option<&str>, limit: u32) -> Result<Vec<JobRow>>;
+    /// Failed or errored jobs for the digest in the stage not yet cleared,
+    /// oldest first.
+    ///
+    /// # Errors
+    /// Database failures.
+    fn risks(&self, model: &str, stage: &str, digest: &str) -> Result<Vec<JobRow>>;
+    /// Clears every risk [`Store::risks`] lists, logging `audit` when there
+    /// was one; returns how many.
+    ///
+    /// # Errors
+    /// Database failures.
+    fn clear_risks(
+        &self,
+        model: &str,
+        stage: &str,
+        digest: &str,
+        by: &str,
+        at: &str,
+        audit: &[u8],
+    ) -> Result<u64>;
 }

@@ -10,11 +10,13 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use sha2::{Digest, Sha256};
 
 use super::{
-    AliasMove, AliasRow, MoveOutcome, NewEvidence, Pushed, RequestRow, Result, Store, StoreError, TokenRow,
+    AliasMove, AliasRow, JobEnd, JobRow, MoveOutcome, NewEvidence, NewJob, Pushed, RequestRow, Result, Store,
+    StoreError, TokenRow, JOB_COLUMNS,
 };
 
 /// Versioned migrations; `PRAGMA user_version` records how many ran.
-const MIGRATIONS: &[&str] = &[r"
+const MIGRATIONS: &[&str] = &[
+    r"
 CREATE TABLE log (
     idx   INTEGER PRIMARY KEY,
     entry BLOB NOT NULL,
@@ -85,7 +87,31 @@ CREATE TABLE alias_moves (
     log_index INTEGER NOT NULL
 );
 CREATE INDEX alias_moves_by_stage ON alias_moves (model, stage, id);
-"];
+",
+    r"
+CREATE TABLE jobs (
+    id            INTEGER PRIMARY KEY,
+    model         TEXT NOT NULL,
+    stage         TEXT NOT NULL,
+    digest        TEXT NOT NULL,
+    gate          TEXT NOT NULL,
+    revoke        INTEGER NOT NULL,
+    state         TEXT NOT NULL,
+    enqueued_at   TEXT NOT NULL,
+    enqueued_by   TEXT NOT NULL,
+    attempts      INTEGER NOT NULL DEFAULT 0,
+    agent         TEXT,
+    lease_expires TEXT,
+    finished_at   TEXT,
+    reason        TEXT,
+    evidence      TEXT,
+    cleared_at    TEXT,
+    cleared_by    TEXT
+);
+CREATE INDEX jobs_by_state ON jobs (state, id);
+CREATE INDEX jobs_by_target ON jobs (model, stage, digest, gate, id);
+",
+];
 
 /// The SQLite store.
 pub struct SqliteStore {
@@ -206,6 +232,28 @@ fn request_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RequestRow> {
 
 const REQUEST_COLUMNS: &str =
     "id, model, stage, digest, base, state, opened_by, opened_at, closed_by, closed_at, comment";
+
+fn job_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobRow> {
+    Ok(JobRow {
+        id: r.get(0)?,
+        model: r.get(1)?,
+        stage: r.get(2)?,
+        digest: r.get(3)?,
+        gate: r.get(4)?,
+        revoke: r.get(5)?,
+        state: r.get(6)?,
+        enqueued_at: r.get(7)?,
+        enqueued_by: r.get(8)?,
+        attempts: r.get(9)?,
+        agent: r.get(10)?,
+        lease_expires: r.get(11)?,
+        finished_at: r.get(12)?,
+        reason: r.get(13)?,
+        evidence: r.get(14)?,
+        cleared_at: r.get(15)?,
+        cleared_by: r.get(16)?,
+    })
+}
 
 fn token_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TokenRow> {
     Ok(TokenRow {
@@ -556,5 +604,148 @@ impl Store for SqliteStore {
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn enqueue_job(&self, job: &NewJob, audit: &[u8]) -> Result<Option<i64>> {
+        self.write(|tx| {
+            let pending: Option<i64> = tx
+                .query_row(
+                    "SELECT id FROM jobs WHERE model = ?1 AND stage = ?2 AND digest = ?3 AND gate = ?4
+                       AND state IN ('queued', 'leased') LIMIT 1",
+                    params![job.model, job.stage, job.digest, job.gate],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if pending.is_some() {
+                return Ok(None);
+            }
+            tx.execute(
+                "INSERT INTO jobs (model, stage, digest, gate, revoke, state, enqueued_at, enqueued_by)
+                 VALUES (?1, ?2, ?3, ?4, ?5, 'queued', ?6, ?7)",
+                params![job.model, job.stage, job.digest, job.gate, job.revoke, job.at, job.by],
+            )?;
+            let id = tx.last_insert_rowid();
+            append_leaf(tx, audit)?;
+            Ok(Some(id))
+        })
+    }
+
+    fn last_job(&self, model: &str, stage: &str, digest: &str, gate: &str) -> Result<Option<JobRow>> {
+        Ok(self
+            .conn()
+            .query_row(
+                &format!(
+                    "SELECT {JOB_COLUMNS} FROM jobs WHERE model = ?1 AND stage = ?2 AND digest = ?3 AND gate = ?4
+                     ORDER BY id DESC LIMIT 1"
+                ),
+                params![model, stage, digest, gate],
+                job_row,
+            )
+            .optional()?)
+    }
+
+    fn claim_job(&self, agent: &str, now: &str, until: &str) -> Result<Option<JobRow>> {
+        // One writer: the immediate transaction is the lock.
+        self.write(|tx| {
+            Ok(tx
+                .query_row(
+                    &format!(
+                        "UPDATE jobs SET state = 'leased', agent = ?1, lease_expires = ?3, attempts = attempts + 1
+                         WHERE id = (SELECT id FROM jobs
+                                     WHERE state = 'queued' OR (state = 'leased' AND lease_expires < ?2)
+                                     ORDER BY id LIMIT 1)
+                         RETURNING {JOB_COLUMNS}"
+                    ),
+                    params![agent, now, until],
+                    job_row,
+                )
+                .optional()?)
+        })
+    }
+
+    fn renew_job(&self, id: i64, agent: &str, until: &str) -> Result<bool> {
+        self.write(|tx| {
+            Ok(tx.execute(
+                "UPDATE jobs SET lease_expires = ?3 WHERE id = ?1 AND agent = ?2 AND state = 'leased'",
+                params![id, agent, until],
+            )? == 1)
+        })
+    }
+
+    fn finish_job(&self, id: i64, agent: &str, end: &JobEnd, audit: &[u8]) -> Result<bool> {
+        self.write(|tx| {
+            let retry = end.state == "queued";
+            let n = tx.execute(
+                "UPDATE jobs SET state = ?3, finished_at = ?4, reason = ?5, evidence = ?6,
+                   lease_expires = CASE WHEN ?7 THEN NULL ELSE lease_expires END
+                 WHERE id = ?1 AND agent = ?2 AND state = 'leased'",
+                params![
+                    id,
+                    agent,
+                    end.state,
+                    (!retry).then_some(&end.at),
+                    end.reason,
+                    end.evidence,
+                    retry
+                ],
+            )?;
+            if n == 1 {
+                append_leaf(tx, audit)?;
+            }
+            Ok(n == 1)
+        })
+    }
+
+    fn job(&self, id: i64) -> Result<Option<JobRow>> {
+        Ok(self
+            .conn()
+            .query_row(
+                &format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?1"),
+                [id],
+                job_row,
+            )
+            .optional()?)
+    }
+
+    fn jobs(&self, model: Option<&str>, limit: u32) -> Result<Vec<JobRow>> {
+        let conn = self.conn();
+        let mut st = conn.prepare(&format!(
+            "SELECT {JOB_COLUMNS} FROM jobs WHERE ?1 IS NULL OR model = ?1 ORDER BY id DESC LIMIT ?2"
+        ))?;
+        let rows = st.query_map(params![model, limit], job_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn risks(&self, model: &str, stage: &str, digest: &str) -> Result<Vec<JobRow>> {
+        let conn = self.conn();
+        let mut st = conn.prepare_cached(&format!(
+            "SELECT {JOB_COLUMNS} FROM jobs WHERE model = ?1 AND stage = ?2 AND digest = ?3
+               AND state IN ('failed', 'error') AND cleared_at IS NULL ORDER BY id"
+        ))?;
+        let rows = st.query_map(params![model, stage, digest], job_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn clear_risks(
+        &self,
+        model: &str,
+        stage: &str,
+        digest: &str,
+        by: &str,
+        at: &str,
+        audit: &[u8],
+    ) -> Result<u64> {
+        self.write(|tx| {
+            let n = tx.execute(
+                "UPDATE jobs SET cleared_at = ?5, cleared_by = ?4
+                 WHERE model = ?1 AND stage = ?2 AND digest = ?3
+                   AND state IN ('failed', 'error') AND cleared_at IS NULL",
+                params![model, stage, digest, by, at],
+            )?;
+            if n > 0 {
+                append_leaf(tx, audit)?;
+            }
+            Ok(n as u64)
+        })
     }
 }
