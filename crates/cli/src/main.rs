@@ -78,6 +78,11 @@ enum Command {
     /// Kubernetes admission: print the webhook configuration for the registry.
     #[command(subcommand)]
     Admission(cmd::admission::Command),
+    /// Run the registry's re-check jobs for the models in production (or print manifests that do).
+    Agent(cmd::agent::Args),
+    /// Enqueue, list or clear the registry's re-checks of what the stages hold.
+    #[command(subcommand)]
+    Recheck(cmd::agent::RecheckCommand),
 }
 
 /// `scan` over a directory of thousands of small files allocates and frees
@@ -112,6 +117,8 @@ fn main() -> ExitCode {
         Command::Token(c) => cmd::registry::token(c),
         Command::Log(c) => cmd::registry::log(c),
         Command::Admission(c) => cmd::admission::run(c),
+        Command::Agent(a) => cmd::agent::run(a),
+        Command::Recheck(c) => cmd::agent::recheck(c),
     };
     match result {
         Ok(code) => code.into(),

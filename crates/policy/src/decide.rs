@@ -83,11 +83,14 @@ pub enum ReasonCode {
     ApprovalsMissing,
     /// The stage is not in the policy.
     UnknownStage,
+    /// A re-check of the digest the stage holds failed, and the stage's
+    /// `recheck.on_fail` is `revoke`.
+    Revoked,
 }
 
 impl ReasonCode {
     /// Every code, in documentation order.
-    pub const ALL: [ReasonCode; 7] = [
+    pub const ALL: [ReasonCode; 8] = [
         ReasonCode::GateFailed,
         ReasonCode::GateErrored,
         ReasonCode::GateMissing,
@@ -95,6 +98,7 @@ impl ReasonCode {
         ReasonCode::EvidenceExpired,
         ReasonCode::ApprovalsMissing,
         ReasonCode::UnknownStage,
+        ReasonCode::Revoked,
     ];
 
     /// The code as it appears in every output format.
@@ -107,6 +111,7 @@ impl ReasonCode {
             ReasonCode::EvidenceExpired => "evidence-expired",
             ReasonCode::ApprovalsMissing => "approvals-missing",
             ReasonCode::UnknownStage => "unknown-stage",
+            ReasonCode::Revoked => "revoked",
         }
     }
 
@@ -126,6 +131,9 @@ impl ReasonCode {
                 "fewer distinct, eligible approvers signed than the stage requires"
             }
             ReasonCode::UnknownStage => "the stage is not in the policy",
+            ReasonCode::Revoked => {
+                "a re-check of the deployed digest failed and the stage's recheck says on_fail: revoke"
+            }
         }
     }
 }
@@ -166,6 +174,19 @@ pub struct Decision {
     /// Things worth knowing that do not block: waivers applied, approvals
     /// not counted and why, rejected evidence.
     pub notes: Vec<String>,
+}
+
+impl Decision {
+    /// Denies the decision for a reason that is not in the evidence (a
+    /// revocation the registry holds), keeping every other reason.
+    pub fn deny(&mut self, code: ReasonCode, gate: Option<&str>, message: String) {
+        self.allowed = false;
+        self.reasons.push(Reason {
+            code,
+            gate: gate.map(str::to_string),
+            message,
+        });
+    }
 }
 
 fn age(now: SystemTime, at: &str) -> Result<Duration, String> {

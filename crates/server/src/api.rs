@@ -41,6 +41,12 @@ pub fn router(registry: Arc<Registry>) -> Router {
         .route("/v1/models/{name}/requests", post(open_request))
         .route("/v1/models/{name}/stages/{stage}", get(stage))
         .route("/v1/models/{name}/stages/{stage}/history", get(history))
+        .route("/v1/models/{name}/stages/{stage}/recheck", post(recheck_now))
+        .route("/v1/models/{name}/stages/{stage}/risks/clear", post(clear_risks))
+        .route("/v1/jobs", get(jobs))
+        .route("/v1/jobs/claim", post(claim_job))
+        .route("/v1/jobs/{id}/renew", post(renew_job))
+        .route("/v1/jobs/{id}/finish", post(finish_job))
         .route("/v1/requests", get(requests))
         .route("/v1/requests/{id}", get(request))
         .route("/v1/requests/{id}/approve", post(approve))
@@ -279,6 +285,117 @@ async fn stage(
 ) -> Result<Response, ApiError> {
     let (name, stage) = path(p)?;
     Ok(Json(call(reg, headers, move |r, c| r.stage(c, &name, &stage)).await?).into_response())
+}
+
+async fn recheck_now(
+    State(reg): State<Reg>,
+    headers: HeaderMap,
+    p: Result<Path<(String, String)>, PathRejection>,
+) -> Result<Response, ApiError> {
+    let (name, stage) = path(p)?;
+    let jobs = call(reg, headers, move |r, c| r.recheck_now(c, &name, &stage)).await?;
+    Ok((StatusCode::CREATED, Json(serde_json::json!({ "jobs": jobs }))).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Clear {
+    comment: String,
+}
+
+async fn clear_risks(
+    State(reg): State<Reg>,
+    headers: HeaderMap,
+    p: Result<Path<(String, String)>, PathRejection>,
+    b: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let (name, stage) = path(p)?;
+    let c: Clear = json_body(b)?;
+    let n = call(reg, headers, move |r, caller| r.clear_risks(caller, &name, &stage, &c.comment)).await?;
+    Ok(Json(serde_json::json!({ "cleared": n })).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JobsQuery {
+    #[serde(default)]
+    model: Option<String>,
+}
+
+async fn jobs(
+    State(reg): State<Reg>,
+    headers: HeaderMap,
+    q: Result<Query<JobsQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let q = query(q)?;
+    let jobs = call(reg, headers, move |r, c| r.jobs(c, q.model.as_deref())).await?;
+    Ok(Json(serde_json::json!({ "jobs": jobs })).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Agent {
+    agent: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Claim {
+    agent: String,
+    /// The models the agent has policies for (any when empty).
+    #[serde(default)]
+    models: Vec<String>,
+}
+
+async fn claim_job(
+    State(reg): State<Reg>,
+    headers: HeaderMap,
+    b: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let a: Claim = json_body(b)?;
+    if a.models.len() > 100 {
+        return Err(ApiError::BadRequest("claim: at most 100 models".into()));
+    }
+    match call(reg, headers, move |r, c| r.claim_job(c, &a.agent, &a.models)).await? {
+        Some(job) => Ok(Json(job).into_response()),
+        None => Ok(StatusCode::NO_CONTENT.into_response()),
+    }
+}
+
+async fn renew_job(
+    State(reg): State<Reg>,
+    headers: HeaderMap,
+    p: Result<Path<i64>, PathRejection>,
+    b: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let id = path(p)?;
+    let a: Agent = json_body(b)?;
+    Ok(Json(call(reg, headers, move |r, c| r.renew_job(c, &a.agent, id)).await?).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FinishBody {
+    agent: String,
+    #[serde(default)]
+    envelope: Option<Envelope>,
+    #[serde(default)]
+    error: Option<String>,
+}
+
+async fn finish_job(
+    State(reg): State<Reg>,
+    headers: HeaderMap,
+    p: Result<Path<i64>, PathRejection>,
+    b: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let id = path(p)?;
+    let f: FinishBody = json_body(b)?;
+    let finish = crate::registry::Finish {
+        envelope: f.envelope,
+        error: f.error,
+    };
+    Ok(Json(call(reg, headers, move |r, c| r.finish_job(c, &f.agent, id, finish)).await?).into_response())
 }
 
 #[derive(Deserialize)]

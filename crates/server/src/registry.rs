@@ -28,6 +28,9 @@ use crate::error::ApiError;
 use crate::log::AuditLog;
 use crate::store::{AliasMove, MoveOutcome, NewEvidence, Pushed, RequestRow, Store};
 
+mod recheck;
+pub use recheck::{Finish, JobView, RiskView, LEASE, MAX_ATTEMPTS};
+
 /// Bounds on what a client can send.
 pub mod limits {
     /// The largest request body.
@@ -278,6 +281,12 @@ pub struct StageView {
     /// The decision as a SLSA Verification Summary signed by the service
     /// key (a DSSE envelope).
     pub summary: Value,
+    /// Failed re-checks of the digest not yet cleared: the stage is at risk
+    /// when this is not empty.
+    pub at_risk: Vec<RiskView>,
+    /// A re-check failed under `on_fail: revoke`: denied whatever the
+    /// evidence says.
+    pub revoked: bool,
 }
 
 /// One alias move, for history.
@@ -1057,7 +1066,9 @@ impl Registry {
             }
         }
         let digest = parse_digest(&alias.digest)?;
-        let d = self.decide(policy, model, stage, &digest)?;
+        let mut d = self.decide(policy, model, stage, &digest)?;
+        let at_risk = self.risks(model, stage, &alias.digest)?;
+        Self::apply_revocations(&mut d.decision, &alias.digest, &at_risk);
         let summary =
             portcullis_engine::summarise(policy, stage, model, &d, self.clock.as_ref(), Some(&self.key))?;
         let summary = match summary {
@@ -1074,6 +1085,8 @@ impl Registry {
             allowed: d.decision.allowed,
             decision: portcullis_report::json::output_v1(&Report::of_decision(policy, &d.decision, &digest)),
             summary,
+            revoked: at_risk.iter().any(|r| r.revokes),
+            at_risk,
         };
         if let Ok(mut cache) = self.stage_cache.lock() {
             cache.insert(

@@ -1,6 +1,7 @@
 //! One module per command.
 
 pub mod admission;
+pub mod agent;
 pub mod approve;
 pub mod audit_ci;
 pub mod decide;

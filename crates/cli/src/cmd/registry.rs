@@ -128,6 +128,24 @@ impl Client {
     }
 }
 
+impl Client {
+    /// POST JSON; `None` on 204 No Content, else the JSON answer.
+    pub fn post_opt(&self, path: &str, body: &Value, what: &str) -> Result<Option<Value>> {
+        let r = self.send(self.http.post(format!("{}{path}", self.base)).json(body), what)?;
+        if r.status() == reqwest::StatusCode::NO_CONTENT {
+            return Ok(None);
+        }
+        r.json()
+            .map(Some)
+            .with_context(|| format!("{what}: the registry's answer is not JSON"))
+    }
+
+    /// The registry's URL.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+}
+
 /// A non-2xx answer; `status` picks the exit code.
 #[derive(Debug)]
 pub struct ServerError {
@@ -145,7 +163,7 @@ impl std::fmt::Display for ServerError {
 
 impl std::error::Error for ServerError {}
 
-fn print_json(v: &Value) -> Result<()> {
+pub(crate) fn print_json(v: &Value) -> Result<()> {
     println!("{}", serde_json::to_string_pretty(v)?);
     Ok(())
 }
@@ -387,8 +405,9 @@ pub enum RequestCommand {
     },
 }
 
-/// Captures what `engine::approve` appends, to upload it.
-struct Capture(std::sync::Mutex<Option<Envelope>>);
+/// Captures what the engine appends (an approval, a re-check's result),
+/// to upload it.
+pub(crate) struct Capture(pub(crate) std::sync::Mutex<Option<Envelope>>);
 
 impl EvidenceStore for Capture {
     fn append(&self, _: &Sha256Digest, envelope: &Envelope) -> Result<String, StoreError> {

@@ -52,6 +52,10 @@ pub struct Args {
     pub tls_key: Option<PathBuf>,
     #[command(flatten)]
     pub oci: crate::cmd::admission::OciRegistryArgs,
+    /// How often the registry looks for re-checks that are due (the
+    /// policies' `stages.X.recheck.every`).
+    #[arg(long, default_value = "30s")]
+    pub recheck_tick: String,
 }
 
 fn load_or_create_key(path: &Path) -> Result<SigningKey> {
@@ -120,6 +124,22 @@ fn open_store(database: &str) -> Result<Arc<dyn Store>> {
     Ok(Arc::new(store))
 }
 
+/// Enqueues due re-checks every `tick`, for as long as the server runs.
+async fn schedule_rechecks(registry: Arc<Registry>, tick: std::time::Duration) {
+    let mut timer = tokio::time::interval(tick);
+    timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        timer.tick().await;
+        let r = registry.clone();
+        match tokio::task::spawn_blocking(move || r.schedule_rechecks()).await {
+            Ok(Ok(ids)) if !ids.is_empty() => eprintln!("re-checks queued: jobs {ids:?}"),
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => eprintln!("re-check scheduler: {e}"),
+            Err(e) => eprintln!("re-check scheduler: {e}"),
+        }
+    }
+}
+
 /// Runs `server`.
 pub fn run(args: Args) -> Result<Exit> {
     let mut policies = Vec::new();
@@ -144,6 +164,9 @@ pub fn run(args: Args) -> Result<Exit> {
         (Some(cert), Some(key)) => Some(portcullis_server::tls::server_config(cert, key)?),
         _ => None,
     };
+    let tick = portcullis_gates::params::parse_duration(&args.recheck_tick)
+        .map_err(|e| anyhow::anyhow!("--recheck-tick: {e}"))?
+        .max(std::time::Duration::from_secs(1));
     let registry = Registry::open(store, config, Arc::new(SystemClock)).map_err(anyhow::Error::msg)?;
     args.oci.apply();
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -168,6 +191,7 @@ pub fn run(args: Args) -> Result<Exit> {
             let _ = tokio::signal::ctrl_c().await;
         };
         let registry = Arc::new(registry);
+        tokio::spawn(schedule_rechecks(registry.clone(), tick));
         match tls {
             Some(tls) => portcullis_server::serve_tls(listener, tls, registry, shutdown).await,
             None => portcullis_server::serve(listener, registry, shutdown).await,

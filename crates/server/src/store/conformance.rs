@@ -256,7 +256,7 @@ pub fn jobs_lease_retry_and_raise_risks(store: &dyn Store) -> Result<(), String>
     // Oldest first; an unexpired lease is not claimable by others.
     let t0 = "2026-01-01T00:00:01Z";
     let first = store
-        .claim_job("agent-1", t0, "2026-01-01T00:10:00Z")
+        .claim_job("agent-1", &[], t0, "2026-01-01T00:10:00Z")
         .map_err(e("claim_job"))?
         .ok_or("nothing claimed")?;
     ensure(
@@ -268,13 +268,13 @@ pub fn jobs_lease_retry_and_raise_risks(store: &dyn Store) -> Result<(), String>
         "claimed job fields wrong",
     )?;
     let second = store
-        .claim_job("agent-2", t0, "2026-01-01T00:10:00Z")
+        .claim_job("agent-2", &["m".to_string()], t0, "2026-01-01T00:10:00Z")
         .map_err(e("claim_job"))?
         .ok_or("second job not claimed")?;
     ensure(Some(second.id) == b, "a leased job was claimed twice")?;
     ensure(
         store
-            .claim_job("agent-3", t0, "2026-01-01T00:10:00Z")
+            .claim_job("agent-3", &[], t0, "2026-01-01T00:10:00Z")
             .map_err(e("claim_job"))?
             .is_none(),
         "a job was claimed while every lease was live",
@@ -285,11 +285,18 @@ pub fn jobs_lease_retry_and_raise_risks(store: &dyn Store) -> Result<(), String>
             .map_err(e("renew_job"))?,
         "the holder could not renew",
     )?;
+    ensure(
+        store
+            .claim_job("agent-4", &["other".to_string()], "2026-01-01T01:00:00Z", "2026-01-01T01:10:00Z")
+            .map_err(e("claim_job"))?
+            .is_none(),
+        "a job of another model was claimed",
+    )?;
     // agent-2 dies: after its lease expires, agent-3 takes the job over and
     // agent-2's late result is refused.
     let later = "2026-01-01T00:15:00Z";
     let taken = store
-        .claim_job("agent-3", later, "2026-01-01T00:25:00Z")
+        .claim_job("agent-3", &[], later, "2026-01-01T00:25:00Z")
         .map_err(e("claim_job"))?
         .ok_or("an expired lease was not reclaimed")?;
     ensure(
@@ -315,7 +322,7 @@ pub fn jobs_lease_retry_and_raise_risks(store: &dyn Store) -> Result<(), String>
         "give-back refused",
     )?;
     let again = store
-        .claim_job("agent-3", later, "2026-01-01T00:25:00Z")
+        .claim_job("agent-3", &[], later, "2026-01-01T00:25:00Z")
         .map_err(e("claim_job"))?
         .ok_or("a given-back job was not claimable")?;
     ensure(

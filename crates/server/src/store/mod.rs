@@ -401,14 +401,15 @@ pub trait Store: Send + Sync {
     /// Database failures.
     fn last_job(&self, model: &str, stage: &str, digest: &str, gate: &str) -> Result<Option<JobRow>>;
     /// Leases the oldest claimable job (queued, or leased with a lease that
-    /// expired before `now`) to `agent` until `until`. Claims race safely
+    /// expired before `now`) of one of `models` (any model when empty) to
+    /// `agent` until `until`. Claims race safely
     /// between agents and servers (`FOR UPDATE SKIP LOCKED` on PostgreSQL,
     /// one writer on SQLite); a claim is not a log entry: the job's end
     /// records who ran it and how often it was tried.
     ///
     /// # Errors
     /// Database failures.
-    fn claim_job(&self, agent: &str, now: &str, until: &str) -> Result<Option<JobRow>>;
+    fn claim_job(&self, agent: &str, models: &[String], now: &str, until: &str) -> Result<Option<JobRow>>;
     /// Extends `agent`'s lease on job `id`; false when the agent no longer
     /// holds it.
     ///

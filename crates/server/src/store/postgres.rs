@@ -811,7 +811,8 @@ impl Store for PostgresStore {
         })
     }
 
-    fn claim_job(&self, agent: &str, now: &str, until: &str) -> Result<Option<JobRow>> {
+    fn claim_job(&self, agent: &str, models: &[String], now: &str, until: &str) -> Result<Option<JobRow>> {
+        let any = models.is_empty();
         // No advisory lock: a claim writes no log leaf, and SKIP LOCKED lets
         // agents on several servers claim different jobs at once.
         let mut conn = self.conn()?;
@@ -820,11 +821,12 @@ impl Store for PostgresStore {
             &format!(
                 "UPDATE jobs SET state = 'leased', agent = $1, lease_expires = $3, attempts = attempts + 1
                  WHERE id = (SELECT id FROM jobs
-                             WHERE state = 'queued' OR (state = 'leased' AND lease_expires < $2)
+                             WHERE (state = 'queued' OR (state = 'leased' AND lease_expires < $2))
+                               AND ($4 OR model = ANY($5))
                              ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)
                  RETURNING {JOB_COLUMNS}"
             ),
-            &[&agent, &now, &until],
+            &[&agent, &now, &until, &any, &models],
         )?;
         let job = row.as_ref().map(job_row).transpose()?;
         tx.commit()?;

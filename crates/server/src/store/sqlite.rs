@@ -644,7 +644,8 @@ impl Store for SqliteStore {
             .optional()?)
     }
 
-    fn claim_job(&self, agent: &str, now: &str, until: &str) -> Result<Option<JobRow>> {
+    fn claim_job(&self, agent: &str, models: &[String], now: &str, until: &str) -> Result<Option<JobRow>> {
+        let models = (!models.is_empty()).then(|| serde_json::Value::from(models.to_vec()).to_string());
         // One writer: the immediate transaction is the lock.
         self.write(|tx| {
             Ok(tx
@@ -652,11 +653,12 @@ impl Store for SqliteStore {
                     &format!(
                         "UPDATE jobs SET state = 'leased', agent = ?1, lease_expires = ?3, attempts = attempts + 1
                          WHERE id = (SELECT id FROM jobs
-                                     WHERE state = 'queued' OR (state = 'leased' AND lease_expires < ?2)
+                                     WHERE (state = 'queued' OR (state = 'leased' AND lease_expires < ?2))
+                                       AND (?4 IS NULL OR model IN (SELECT value FROM json_each(?4)))
                                      ORDER BY id LIMIT 1)
                          RETURNING {JOB_COLUMNS}"
                     ),
-                    params![agent, now, until],
+                    params![agent, now, until, models],
                     job_row,
                 )
                 .optional()?)
