@@ -359,9 +359,23 @@ impl RegistryCheck<'_> {
         for m in &models {
             match self.reg.stage(self.caller, m, stage) {
                 Ok(v) if v.digest == *digest && v.allowed => return Ok(()),
-                Ok(v) if v.digest == *digest => reasons.push(format!(
-                    "'{m}' holds sha256:{digest} in '{stage}' but the policy no longer allows it (see `portcullis registry stage {m} {stage}`)"
-                )),
+                Ok(v) if v.digest == *digest => {
+                    let why: Vec<String> = v
+                        .decision
+                        .decision
+                        .iter()
+                        .flat_map(|d| &d.reasons)
+                        .map(|r| format!("[{}] {}", r.code, r.message))
+                        .collect();
+                    reasons.push(format!(
+                        "'{m}' holds sha256:{digest} in '{stage}' but it is not allowed now: {}",
+                        if why.is_empty() {
+                            "no reason recorded".to_string()
+                        } else {
+                            why.join("; ")
+                        }
+                    ));
+                }
                 Ok(v) if model.is_some() => reasons.push(format!(
                     "'{m}' holds sha256:{} in '{stage}', not sha256:{digest}",
                     v.digest

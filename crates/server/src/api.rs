@@ -311,7 +311,10 @@ async fn clear_risks(
 ) -> Result<Response, ApiError> {
     let (name, stage) = path(p)?;
     let c: Clear = json_body(b)?;
-    let n = call(reg, headers, move |r, caller| r.clear_risks(caller, &name, &stage, &c.comment)).await?;
+    let n = call(reg, headers, move |r, caller| {
+        r.clear_risks(caller, &name, &stage, &c.comment)
+    })
+    .await?;
     Ok(Json(serde_json::json!({ "cleared": n })).into_response())
 }
 

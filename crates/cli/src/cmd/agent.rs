@@ -32,7 +32,7 @@ pub struct Args {
     #[command(subcommand)]
     pub command: Option<AgentCommand>,
     #[command(flatten)]
-    pub run: Option<RunArgs>,
+    pub run: RunArgs,
 }
 
 /// `agent` subcommands.
@@ -45,11 +45,17 @@ pub enum AgentCommand {
 /// Arguments of `agent` (running jobs).
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
-    #[command(flatten)]
-    pub server: ServerArgs,
+    /// The registry's URL; also PORTCULLIS_SERVER. The token (a runner's)
+    /// is read from PORTCULLIS_TOKEN.
+    #[arg(long, env = "PORTCULLIS_SERVER", value_name = "URL")]
+    pub server: Option<String>,
+    /// Trust this PEM CA certificate (or bundle) for an https:// registry;
+    /// also PORTCULLIS_CA_CERT.
+    #[arg(long, env = "PORTCULLIS_CA_CERT", value_name = "PEM")]
+    pub ca_cert: Option<PathBuf>,
     /// A model this agent re-checks and its policy: NAME=FILE, as the
     /// registry serves it (repeat). Only jobs of these models are claimed.
-    #[arg(long = "policy", value_name = "NAME=FILE", required = true)]
+    #[arg(long = "policy", value_name = "NAME=FILE")]
     pub policies: Vec<String>,
     /// Where a model's deployed files are: NAME=PATH (repeat); default: the
     /// policy's model.path.
@@ -148,10 +154,9 @@ fn pairs(values: &[String], flag: &str, example: &str) -> Result<BTreeMap<String
 
 /// Runs `agent`.
 pub fn run(args: Args) -> Result<Exit> {
-    match (args.command, args.run) {
-        (Some(AgentCommand::Manifests(m)), _) => manifests(&m),
-        (None, Some(r)) => agent(&r),
-        (None, None) => bail!("give --server and --policy NAME=FILE, or `agent manifests`"),
+    match args.command {
+        Some(AgentCommand::Manifests(m)) => manifests(&m),
+        None => agent(&args.run),
     }
 }
 
@@ -161,6 +166,12 @@ struct Model {
 }
 
 fn agent(args: &RunArgs) -> Result<Exit> {
+    let Some(server) = args.server.clone() else {
+        bail!("give the registry with --server URL (or PORTCULLIS_SERVER), or run `agent manifests`");
+    };
+    if args.policies.is_empty() {
+        bail!("give the models to re-check with --policy NAME=FILE (the registry's policy for NAME)");
+    }
     let mut models = BTreeMap::new();
     let paths = pairs(&args.models, "--model", "fraud=models/current")?;
     for (name, file) in pairs(&args.policies, "--policy", "fraud=portcullis.yaml")? {
@@ -180,9 +191,13 @@ fn agent(args: &RunArgs) -> Result<Exit> {
         bail!("--model {unknown}=…: no --policy {unknown}=FILE given");
     }
     let key = common::signing_key(args.key.as_deref(), "agent")?;
-    let poll = portcullis_gates::params::parse_duration(&args.poll).map_err(|e| anyhow::anyhow!("--poll: {e}"))?;
+    let poll =
+        portcullis_gates::params::parse_duration(&args.poll).map_err(|e| anyhow::anyhow!("--poll: {e}"))?;
     let name = args.name.clone().unwrap_or_else(default_name);
-    let client = Client::new(&args.server)?;
+    let client = Client::new(&ServerArgs {
+        server,
+        ca_cert: args.ca_cert.clone(),
+    })?;
     let names: Vec<&String> = models.keys().collect();
     eprintln!(
         "agent {name}: re-checking {} for {}",
@@ -232,8 +247,16 @@ fn run_job(
     key: &portcullis_engine::SigningKey,
     seed: u64,
 ) -> Result<()> {
-    let id = job.get("id").and_then(Value::as_i64).context("the registry sent a job without an id")?;
-    let (model, stage, gate, digest) = (text(job, "model"), text(job, "stage"), text(job, "gate"), text(job, "digest"));
+    let id = job
+        .get("id")
+        .and_then(Value::as_i64)
+        .context("the registry sent a job without an id")?;
+    let (model, stage, gate, digest) = (
+        text(job, "model"),
+        text(job, "stage"),
+        text(job, "gate"),
+        text(job, "digest"),
+    );
     eprintln!(
         "job {id}: gate '{gate}' for {model}@{stage} (sha256:{})",
         digest.chars().take(12).collect::<String>()
@@ -254,7 +277,9 @@ fn run_job(
                 let body = json!({"agent": name});
                 let client = client;
                 move || {
-                    while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(Duration::from_secs(60)) {
+                    while let Err(mpsc::RecvTimeoutError::Timeout) =
+                        stopped.recv_timeout(Duration::from_secs(60))
+                    {
                         if let Err(e) = client.post(&path, &body, "renew the job's lease") {
                             eprintln!("job {id}: {e:#}");
                         }
@@ -304,10 +329,11 @@ fn prepare<'m>(job: &Value, models: &'m BTreeMap<String, Model>) -> Result<&'m M
             m.policy.path.display()
         ));
     }
-    let digest = portcullis_engine::digest_artifact(&m.path, &DigestOptions::default(), &portcullis_engine::Silent)
-        .map_err(|e| format!("{}: {e}", m.path.display()))?
-        .digest
-        .to_hex();
+    let digest =
+        portcullis_engine::digest_artifact(&m.path, &DigestOptions::default(), &portcullis_engine::Silent)
+            .map_err(|e| format!("{}: {e}", m.path.display()))?
+            .digest
+            .to_hex();
     if digest != text(job, "digest") {
         return Err(format!(
             "the model files at {} have digest {digest}, the job re-checks {}; point --model {name}=PATH at the deployed model",

@@ -10,6 +10,7 @@ mod json_snapshots;
 mod llm;
 mod ml_gates;
 mod oci;
+mod recheck;
 mod registry;
 mod sarif_schema;
 mod scan;

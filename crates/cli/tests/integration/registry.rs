@@ -8,7 +8,7 @@ use std::process::{Child, Stdio};
 use crate::support::{stderr, stdout, Quickstart};
 
 /// The server process, its URL and, for HTTPS, the CA file to trust.
-struct Server(Child, String, Option<std::path::PathBuf>);
+pub struct Server(pub Child, pub String, pub Option<std::path::PathBuf>);
 
 impl Drop for Server {
     fn drop(&mut self) {
@@ -29,7 +29,7 @@ fn tls_fixtures() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../server/tests/fixtures/tls")
 }
 
-fn start_with(q: &Quickstart, db: &str, extra: &[&str]) -> Server {
+pub fn start_with(q: &Quickstart, db: &str, extra: &[&str]) -> Server {
     let bin = assert_cmd::cargo::cargo_bin("portcullis");
     let mut child = std::process::Command::new(bin)
         .current_dir(q.dir.path())
@@ -59,7 +59,7 @@ fn start_with(q: &Quickstart, db: &str, extra: &[&str]) -> Server {
         .strip_prefix("listening on ")
         .unwrap_or_else(|| panic!("first line was '{first}'"))
         .to_string();
-    let tls = !extra.is_empty();
+    let tls = extra.contains(&"--tls-cert");
     let scheme = if tls { "https" } else { "http" };
     assert!(url.starts_with(&format!("{scheme}://127.0.0.1:")), "{url}");
     Server(child, url, tls.then(|| tls_fixtures().join("ca.pem")))

@@ -161,7 +161,13 @@ impl Registry {
     /// Enqueues `stage`'s re-checks for the digest it holds; with `due_only`
     /// only those whose last run (or the stage's move) is at least
     /// `recheck.every` ago. Returns the jobs enqueued.
-    fn enqueue_stage(&self, model: &str, stage: &str, by: &str, due_only: bool) -> Result<Vec<i64>, ApiError> {
+    fn enqueue_stage(
+        &self,
+        model: &str,
+        stage: &str,
+        by: &str,
+        due_only: bool,
+    ) -> Result<Vec<i64>, ApiError> {
         let policy = self.policy(model)?;
         let Some(recheck) = Self::stage_of(policy, model, stage)?.recheck.as_ref() else {
             return Ok(Vec::new());
@@ -264,8 +270,18 @@ impl Registry {
     ///
     /// # Errors
     /// Not a runner; a malformed name; store failures.
-    pub fn claim_job(&self, caller: &Caller, name: &str, models: &[String]) -> Result<Option<JobView>, ApiError> {
-        require(caller.role.may_write_evidence(), caller, "run re-checks", "runner")?;
+    pub fn claim_job(
+        &self,
+        caller: &Caller,
+        name: &str,
+        models: &[String],
+    ) -> Result<Option<JobView>, ApiError> {
+        require(
+            caller.role.may_write_evidence(),
+            caller,
+            "run re-checks",
+            "runner",
+        )?;
         let agent = Self::agent_id(caller, name)?;
         loop {
             let now = self.clock.now();
@@ -296,7 +312,12 @@ impl Registry {
     /// # Errors
     /// Not a runner; the agent no longer holds the job (409).
     pub fn renew_job(&self, caller: &Caller, name: &str, id: i64) -> Result<JobView, ApiError> {
-        require(caller.role.may_write_evidence(), caller, "run re-checks", "runner")?;
+        require(
+            caller.role.may_write_evidence(),
+            caller,
+            "run re-checks",
+            "runner",
+        )?;
         let agent = Self::agent_id(caller, name)?;
         let until = format_time(self.clock.now() + LEASE);
         if !self.store.renew_job(id, &agent, &until)? {
@@ -324,7 +345,10 @@ impl Registry {
             );
         }
         if let (Some(r), Some(m)) = (&reason, detail.as_object_mut()) {
-            m.insert("reason".into(), r.chars().take(limits::COMMENT).collect::<String>().into());
+            m.insert(
+                "reason".into(),
+                r.chars().take(limits::COMMENT).collect::<String>().into(),
+            );
         }
         let event = if state == "queued" {
             "recheck.retry"
@@ -350,8 +374,19 @@ impl Registry {
     /// # Errors
     /// Not a runner; no such job; the agent no longer holds it (409); a body
     /// with neither or both of a result and an error.
-    pub fn finish_job(&self, caller: &Caller, name: &str, id: i64, finish: Finish) -> Result<JobView, ApiError> {
-        require(caller.role.may_write_evidence(), caller, "run re-checks", "runner")?;
+    pub fn finish_job(
+        &self,
+        caller: &Caller,
+        name: &str,
+        id: i64,
+        finish: Finish,
+    ) -> Result<JobView, ApiError> {
+        require(
+            caller.role.may_write_evidence(),
+            caller,
+            "run re-checks",
+            "runner",
+        )?;
         let agent = Self::agent_id(caller, name)?;
         let job = self
             .store
@@ -375,12 +410,16 @@ impl Registry {
                 ))
             }
             (None, Some(e)) => {
-                let (s, r) = retry_or_error(format!("agent: {}", e.chars().take(limits::COMMENT).collect::<String>()));
+                let (s, r) = retry_or_error(format!(
+                    "agent: {}",
+                    e.chars().take(limits::COMMENT).collect::<String>()
+                ));
                 (s, r, None)
             }
             (Some(env), None) => match self.check_result(&job, &env) {
                 Ok((verdict, why)) => {
-                    let canonical = serde_json::to_string(&env).map_err(|e| ApiError::Internal(e.to_string()))?;
+                    let canonical =
+                        serde_json::to_string(&env).map_err(|e| ApiError::Internal(e.to_string()))?;
                     let state = match verdict {
                         Verdict::Pass => "passed",
                         Verdict::Fail => "failed",
@@ -399,7 +438,10 @@ impl Registry {
             // other: the newest result of the gate is what decides.
             if let Some(policy) = self.policies.get(&job.model) {
                 let digest = parse_digest(&job.digest)?;
-                if let Some(env) = evidence.as_deref().and_then(|e| serde_json::from_str::<Envelope>(e).ok()) {
+                if let Some(env) = evidence
+                    .as_deref()
+                    .and_then(|e| serde_json::from_str::<Envelope>(e).ok())
+                {
                     let now = format_time(self.clock.now());
                     let line = self.ingest_line(policy, &job.model, &digest, &env, &agent, &now);
                     self.store
@@ -431,10 +473,7 @@ impl Registry {
         if let Some(r) = ev.rejected.first() {
             return Err(r.reason.clone());
         }
-        let result = ev
-            .gate_results
-            .first()
-            .ok_or("it is not a gate result")?;
+        let result = ev.gate_results.first().ok_or("it is not a gate result")?;
         let p = &result.predicate;
         if p.gate.name != job.gate {
             return Err(format!(
@@ -496,7 +535,11 @@ impl Registry {
     }
 
     /// Denies `d` for every revoking risk in `risks`.
-    pub(super) fn apply_revocations(decision: &mut portcullis_policy::Decision, digest: &str, risks: &[RiskView]) {
+    pub(super) fn apply_revocations(
+        decision: &mut portcullis_policy::Decision,
+        digest: &str,
+        risks: &[RiskView],
+    ) {
         for r in risks.iter().filter(|r| r.revokes) {
             decision.deny(
                 ReasonCode::Revoked,
@@ -519,8 +562,19 @@ impl Registry {
     /// # Errors
     /// Not an admin; unknown model or stage; nothing promoted; an empty or
     /// oversized comment.
-    pub fn clear_risks(&self, caller: &Caller, model: &str, stage: &str, comment: &str) -> Result<u64, ApiError> {
-        require(caller.role == Role::Admin, caller, "clear re-check risks", "admin")?;
+    pub fn clear_risks(
+        &self,
+        caller: &Caller,
+        model: &str,
+        stage: &str,
+        comment: &str,
+    ) -> Result<u64, ApiError> {
+        require(
+            caller.role == Role::Admin,
+            caller,
+            "clear re-check risks",
+            "admin",
+        )?;
         let policy = self.policy(model)?;
         Self::stage_of(policy, model, stage)?;
         if comment.trim().is_empty() || comment.len() > limits::COMMENT {

@@ -287,7 +287,12 @@ pub fn jobs_lease_retry_and_raise_risks(store: &dyn Store) -> Result<(), String>
     )?;
     ensure(
         store
-            .claim_job("agent-4", &["other".to_string()], "2026-01-01T01:00:00Z", "2026-01-01T01:10:00Z")
+            .claim_job(
+                "agent-4",
+                &["other".to_string()],
+                "2026-01-01T01:00:00Z",
+                "2026-01-01T01:10:00Z",
+            )
             .map_err(e("claim_job"))?
             .is_none(),
         "a job of another model was claimed",
