@@ -275,7 +275,6 @@ fn run_job(
             let renew = {
                 let path = format!("/v1/jobs/{id}/renew");
                 let body = json!({"agent": name});
-                let client = client;
                 move || {
                     while let Err(mpsc::RecvTimeoutError::Timeout) =
                         stopped.recv_timeout(Duration::from_secs(60))

@@ -296,8 +296,7 @@ impl Registry {
                     &agent,
                     "error",
                     Some(format!(
-                        "{} claims without a result (agents died or timed out); see the agents' logs",
-                        MAX_ATTEMPTS
+                        "{MAX_ATTEMPTS} claims ended without a result (agents died or their leases ran out); see the agents' logs"
                     )),
                     None,
                 )?;

@@ -5,6 +5,7 @@
 mod admission;
 mod api;
 mod fuzz;
+mod recheck;
 mod store;
 mod support;
 mod tls;
