@@ -528,6 +528,17 @@ async fn decide(
     }
 }
 
+/// The re-check jobs shown per model.
+const RECENT_JOBS: usize = 10;
+
+fn job_class(state: &str) -> &'static str {
+    match state {
+        "passed" => "pass",
+        "failed" | "error" => "fail",
+        _ => "pending",
+    }
+}
+
 async fn models(State(ui): State<St>, headers: HeaderMap) -> Response {
     let Some((_, s)) = session(&ui, &headers).await else {
         return to_login("/ui/models", None);
@@ -537,12 +548,18 @@ async fn models(State(ui): State<St>, headers: HeaderMap) -> Response {
         for name in r.model_names() {
             let m = r.model(c, &name)?;
             let mut hist = Vec::new();
+            let mut risks = std::collections::BTreeMap::new();
             if let Some(stages) = m.get("stages").and_then(Value::as_object) {
-                for stage in stages.keys() {
+                for (stage, alias) in stages {
                     hist.push((stage.clone(), r.history(c, &name, stage, None)?));
+                    if let Some(d) = alias.get("digest").and_then(Value::as_str) {
+                        risks.insert(stage.clone(), r.risks(&name, stage, d)?);
+                    }
                 }
             }
-            out.push((name, m, hist));
+            let mut jobs = r.jobs(c, Some(&name))?;
+            jobs.truncate(RECENT_JOBS);
+            out.push((name, m, hist, risks, jobs));
         }
         Ok(out)
     })
@@ -553,12 +570,12 @@ async fn models(State(ui): State<St>, headers: HeaderMap) -> Response {
     };
     let body = html! {
         h1 { "Models" }
-        @for (name, m, hist) in &data {
+        @for (name, m, hist, risks, jobs) in &data {
             section class="model" data-model=(name) {
                 h2 { (name) }
                 p class="muted" { "policy sha256 " code { (m.get("policy_sha256").and_then(Value::as_str).unwrap_or("")) } }
                 table class="stages" {
-                    thead { tr { th scope="col" { "Stage" } th scope="col" { "Current digest" } th scope="col" { "Since" } th scope="col" { "Request" } } }
+                    thead { tr { th scope="col" { "Stage" } th scope="col" { "Current digest" } th scope="col" { "Since" } th scope="col" { "Request" } th scope="col" { "Re-checks" } } }
                     tbody {
                         @for (stage, a) in m.get("stages").and_then(Value::as_object).into_iter().flatten() {
                             tr data-stage=(stage) data-digest=(a.get("digest").and_then(Value::as_str).unwrap_or("")) {
@@ -569,6 +586,44 @@ async fn models(State(ui): State<St>, headers: HeaderMap) -> Response {
                                     td { code title=(a["digest"].as_str().unwrap_or("")) { (short(a["digest"].as_str().unwrap_or(""))) } }
                                     td { (a["moved_at"].as_str().unwrap_or("")) }
                                     td { a href={"/ui/requests/" (a["request"])} { "#" (a["request"]) } }
+                                    td class="risk" {
+                                        @match risks.get(stage.as_str()) {
+                                            Some(rs) if rs.iter().any(|x| x.revokes) => {
+                                                span class="badge fail" { "revoked" } " "
+                                            }
+                                            Some(rs) if !rs.is_empty() => {
+                                                span class="badge pending" { "at risk" } " "
+                                            }
+                                            _ => { span class="muted" { "no open risk" } }
+                                        }
+                                        @for x in risks.get(stage.as_str()).into_iter().flatten() {
+                                            div class="muted" {
+                                                "job #" (x.job) " " (x.gate) " " (x.state) ": "
+                                                (x.reason.as_deref().unwrap_or(""))
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                @if !jobs.is_empty() {
+                    h3 { "Recent re-checks" }
+                    table class="jobs" {
+                        thead { tr { th scope="col" { "Job" } th scope="col" { "Stage" } th scope="col" { "Gate" } th scope="col" { "Digest" } th scope="col" { "State" } th scope="col" { "Agent" } th scope="col" { "Queued" } th scope="col" { "Finished" } th scope="col" { "Finding" } } }
+                        tbody {
+                            @for j in jobs {
+                                tr data-job=(j.id) {
+                                    td { "#" (j.id) }
+                                    td { (j.stage) }
+                                    td { (j.gate) " " span class="muted" { "(on fail: " (j.on_fail) ")" } }
+                                    td { code title=(j.digest) { (short(&j.digest)) } }
+                                    td { span class={"badge " (job_class(&j.state))} { (j.state) } }
+                                    td { (j.agent.as_deref().unwrap_or("")) }
+                                    td { (j.enqueued_at) }
+                                    td { (j.finished_at.as_deref().unwrap_or("")) }
+                                    td { (j.reason.as_deref().unwrap_or("")) }
                                 }
                             }
                         }

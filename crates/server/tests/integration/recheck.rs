@@ -102,20 +102,42 @@ fn stage(s: &Server, token: &str) -> Value {
 
 #[test]
 fn only_a_verified_fresh_result_of_the_jobs_gate_ends_a_job_and_revoke_denies() {
-    revoke_flow(start_with(&policy(", on_fail: revoke")));
+    let s = start_with(&policy(", on_fail: revoke"));
+    revoke_flow(&s);
+    // The reviewer sees it on the models page: the stage revoked, with the
+    // job and what it found, and the recent re-checks.
+    let Some(b) = portcullis_webdriver::Browser::for_test("recheck_ui") else {
+        return;
+    };
+    let reader = s.token("reviewer", "reader");
+    b.goto(&format!("{}/ui/login", s.url)).unwrap();
+    b.type_text(&b.find("input#token").unwrap(), &reader).unwrap();
+    b.click(&b.find("form.decide button[type='submit']").unwrap())
+        .unwrap();
+    b.wait_for("strong.who").unwrap();
+    b.goto(&format!("{}/ui/models", s.url)).unwrap();
+    let risk = b.text(&b.find("tr[data-stage='dev'] td.risk").unwrap()).unwrap();
+    assert!(
+        risk.contains("revoked") && risk.contains("probe failed"),
+        "{risk}"
+    );
+    let jobs = b.find_all("table.jobs tbody tr").unwrap();
+    assert_eq!(jobs.len(), 3);
+    let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
+    b.screenshot(&shots.join("ui-models-revoked.png"), true).unwrap();
 }
 
 #[test]
 fn only_a_verified_fresh_result_of_the_jobs_gate_ends_a_job_and_revoke_denies_on_postgres() {
     let Some(db) = TestDb::create() else { return };
-    revoke_flow(start_on(
+    revoke_flow(&start_on(
         &policy(", on_fail: revoke"),
         Backend::Postgres(db.url.clone()),
     ));
 }
 
-fn revoke_flow(s: Server) {
-    let (ci, bundle) = promoted(&s);
+fn revoke_flow(s: &Server) {
+    let (ci, bundle) = promoted(s);
     let reader = s.token("deploy", "reader");
     let v = recheck_now(&s);
     assert_eq!(v["jobs"].as_array().unwrap().len(), 1, "{v}");
