@@ -139,13 +139,13 @@ fn only_a_verified_fresh_result_of_the_jobs_gate_ends_a_job_and_revoke_denies_on
 fn revoke_flow(s: &Server) {
     let (ci, bundle) = promoted(s);
     let reader = s.token("deploy", "reader");
-    let v = recheck_now(&s);
+    let v = recheck_now(s);
     assert_eq!(v["jobs"].as_array().unwrap().len(), 1, "{v}");
     assert_eq!(v["jobs"][0]["on_fail"], "revoke");
     // A second request while one is pending adds nothing.
-    assert_eq!(recheck_now(&s)["jobs"].as_array().unwrap().len(), 0);
+    assert_eq!(recheck_now(s)["jobs"].as_array().unwrap().len(), 0);
     // Readers and approvers cannot claim; admins only enqueue.
-    assert_eq!(claim(&s, &reader, "x").0, 403);
+    assert_eq!(claim(s, &reader, "x").0, 403);
     assert_eq!(
         s.call("POST", "/v1/models/m/stages/dev/recheck", Some(&ci), Some("{}"))
             .0,
@@ -153,34 +153,34 @@ fn revoke_flow(s: &Server) {
     );
 
     // 1: the agent could not run it: given back for another attempt.
-    let (st, job) = claim(&s, &ci, "a");
+    let (st, job) = claim(s, &ci, "a");
     assert_eq!(st, 200, "{job}");
     assert_eq!(job["gate"], "probe");
     let id = job["id"].clone();
-    let (_, v) = finish(&s, &ci, &id, json!({"agent": "a", "error": "no GPU"}));
+    let (_, v) = finish(s, &ci, &id, json!({"agent": "a", "error": "no GPU"}));
     assert_eq!(v["state"], "queued", "{v}");
     // 2: a result signed by a key the policy does not trust does not count.
-    let (_, job) = claim(&s, &ci, "a");
+    let (_, job) = claim(s, &ci, "a");
     assert_eq!(job["attempts"], 2, "{job}");
-    let forged = probe_result(&s, s.key("mallory"), &portcullis_engine::SystemClock);
-    let (_, v) = finish(&s, &ci, &id, json!({"agent": "a", "envelope": forged}));
+    let forged = probe_result(s, s.key("mallory"), &portcullis_engine::SystemClock);
+    let (_, v) = finish(s, &ci, &id, json!({"agent": "a", "envelope": forged}));
     assert_eq!(v["state"], "queued", "{v}");
     assert!(v["reason"].as_str().unwrap().contains("does not count"), "{v}");
     // Another agent of the same token cannot finish a job it does not hold.
-    let (st, _) = finish(&s, &ci, &id, json!({"agent": "b", "error": "x"}));
+    let (st, _) = finish(s, &ci, &id, json!({"agent": "b", "error": "x"}));
     assert_eq!(st, 409);
     // 3: a trusted result of another gate does not count either; the third
     // failed attempt ends the job as an error: at risk, not revoked.
-    let (_, job) = claim(&s, &ci, "a");
+    let (_, job) = claim(s, &ci, "a");
     assert_eq!(job["attempts"], 3, "{job}");
     let smoke: Value = serde_json::from_str(bundle.lines().next().unwrap()).unwrap();
-    let (_, v) = finish(&s, &ci, &id, json!({"agent": "a", "envelope": smoke}));
+    let (_, v) = finish(s, &ci, &id, json!({"agent": "a", "envelope": smoke}));
     assert_eq!(v["state"], "error", "{v}");
     assert!(
         v["reason"].as_str().unwrap().contains("the job re-runs 'probe'"),
         "{v}"
     );
-    let view = stage(&s, &reader);
+    let view = stage(s, &reader);
     assert_eq!(view["at_risk"].as_array().unwrap().len(), 1, "{view}");
     assert_eq!(view["at_risk"][0]["revokes"], false, "{view}");
     assert_eq!(view["allowed"], true, "an agent's error never revokes: {view}");
@@ -191,15 +191,15 @@ fn revoke_flow(s: &Server) {
         Some(r#"{"comment":"agent misconfigured"}"#),
     );
     assert_eq!((st, v["cleared"].clone()), (200, json!(1)), "{v}");
-    assert!(stage(&s, &reader)["at_risk"].as_array().unwrap().is_empty());
+    assert!(stage(s, &reader)["at_risk"].as_array().unwrap().is_empty());
 
     // A trusted result signed before the job was queued is a replay.
-    recheck_now(&s);
-    let (_, job) = claim(&s, &ci, "a");
+    recheck_now(s);
+    let (_, job) = claim(s, &ci, "a");
     let id = job["id"].clone();
     let old = FixedClock(SystemTime::now() - Duration::from_secs(3 * 3600));
-    let stale = probe_result(&s, s.key("ci"), &old);
-    let (_, v) = finish(&s, &ci, &id, json!({"agent": "a", "envelope": stale}));
+    let stale = probe_result(s, s.key("ci"), &old);
+    let (_, v) = finish(s, &ci, &id, json!({"agent": "a", "envelope": stale}));
     assert!(
         v["reason"]
             .as_str()
@@ -208,26 +208,26 @@ fn revoke_flow(s: &Server) {
         "{v}"
     );
     // A fresh passing result ends it passed.
-    let (_, job) = claim(&s, &ci, "a");
+    let (_, job) = claim(s, &ci, "a");
     assert_eq!(job["id"], id);
     let (_, v) = finish(
-        &s,
+        s,
         &ci,
         &id,
-        json!({"agent": "a", "envelope": probe_result(&s, s.key("ci"), &portcullis_engine::SystemClock)}),
+        json!({"agent": "a", "envelope": probe_result(s, s.key("ci"), &portcullis_engine::SystemClock)}),
     );
     assert_eq!(v["state"], "passed", "{v}");
-    assert_eq!(stage(&s, &reader)["allowed"], true);
+    assert_eq!(stage(s, &reader)["allowed"], true);
 
     // The model drifts: a fresh failing result revokes the digest, and the
     // signed summary says so.
     std::fs::write(s.path().join("drifted"), b"").unwrap();
-    recheck_now(&s);
-    let (_, job) = claim(&s, &ci, "a");
-    let failing = probe_result(&s, s.key("ci"), &portcullis_engine::SystemClock);
-    let (_, v) = finish(&s, &ci, &job["id"], json!({"agent": "a", "envelope": failing}));
+    recheck_now(s);
+    let (_, job) = claim(s, &ci, "a");
+    let failing = probe_result(s, s.key("ci"), &portcullis_engine::SystemClock);
+    let (_, v) = finish(s, &ci, &job["id"], json!({"agent": "a", "envelope": failing}));
     assert_eq!(v["state"], "failed", "{v}");
-    let view = stage(&s, &reader);
+    let view = stage(s, &reader);
     assert_eq!(
         (view["allowed"].clone(), view["revoked"].clone()),
         (json!(false), json!(true)),
