@@ -318,7 +318,8 @@ fn admission_manifests_print_one_webhook_per_stage_with_the_ca_and_fail_on_bad_i
 }
 
 /// Every document `admission manifests` prints, with the registry server
-/// or with the offline webhook's Deployment and Service, validates against
+/// or with the offline webhook's Deployment and Service, and the re-check
+/// agents' Deployment or CronJob, validates against
 /// the Kubernetes 1.37 schemas of its kind (tests/fixtures/k8s/generate.py).
 #[test]
 fn admission_manifests_validate_against_the_kubernetes_schemas() {
@@ -387,6 +388,47 @@ fn admission_manifests_validate_against_the_kubernetes_schemas() {
         } else {
             assert_eq!(kinds, ["ValidatingWebhookConfiguration"]);
         }
+    }
+    // The re-check agents: a Deployment, or a CronJob running `--once`.
+    for schedule in [None, Some("*/30 * * * *")] {
+        let mut cmd = portcullis();
+        cmd.args([
+            "agent",
+            "manifests",
+            "--server",
+            "https://registry.internal:8443",
+            "--image",
+            "ghcr.io/acme/models-checkout:7",
+            "--policy",
+            "fraud=/work/portcullis.yaml",
+            "--policy",
+            "churn=/work/churn/portcullis.yaml",
+        ]);
+        if let Some(s) = schedule {
+            cmd.args(["--schedule", s]);
+        }
+        let out = cmd.output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let docs: Vec<serde_json::Value> =
+            serde_saphyr::from_multiple(&String::from_utf8(out.stdout).unwrap()).unwrap();
+        let kinds: Vec<String> = docs.iter().map(&mut validate).collect();
+        let container = if schedule.is_some() {
+            assert_eq!(kinds, ["CronJob"]);
+            assert_eq!(docs[0]["spec"]["schedule"], "*/30 * * * *");
+            &docs[0]["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
+        } else {
+            assert_eq!(kinds, ["Deployment"]);
+            &docs[0]["spec"]["template"]["spec"]["containers"][0]
+        };
+        let args = container["args"].to_string();
+        assert!(args.contains("\"churn=/work/churn/portcullis.yaml\""), "{args}");
+        assert_eq!(args.contains("\"--once\""), schedule.is_some(), "{args}");
+        assert_eq!(container["env"][0]["name"], "PORTCULLIS_TOKEN");
     }
     // A schema that can fail: a webhook without its required sideEffects.
     let mut broken: serde_json::Value = serde_json::json!({"apiVersion": "admissionregistration.k8s.io/v1",
