@@ -149,11 +149,12 @@ fn model_ref(decl: Option<&ModelDecl>, path: &Path, what: &str) -> Result<ModelR
 }
 
 /// The gates a run of `stage` runs: all the stage's gates (those of the
-/// stages it extends first), or those of `only`, in stage order.
+/// stages it extends first), or those of `only`, in stage order; `only`
+/// may also name the stage's `recheck` gates (what an agent re-runs).
 ///
 /// # Errors
 /// [`EngineError::UnknownStage`]; [`EngineError::UnknownGate`] when `only`
-/// names a gate the stage does not require.
+/// names a gate the stage neither requires nor re-checks.
 pub fn stage_gates(policy: &Policy, stage: &str, only: &[String]) -> Result<Vec<String>, EngineError> {
     let stage = crate::decide::stage_of(policy, stage)?;
     // A stage's re-check gates run through the same path as its required
