@@ -401,6 +401,14 @@ impl Registry {
         format_time(self.clock.now())
     }
 
+    /// Drops `model`'s cached deploy-time answers (evidence arrived, a
+    /// re-check ended or its risk was cleared).
+    fn forget_stages(&self, model: &str) {
+        if let Ok(mut cache) = self.stage_cache.lock() {
+            cache.retain(|(m, _), _| m != model);
+        }
+    }
+
     fn policy(&self, model: &str) -> Result<&Policy, ApiError> {
         self.policies.get(model).ok_or_else(|| {
             ApiError::NotFound(format!(
@@ -586,9 +594,7 @@ impl Registry {
             .map(|(_, e)| self.ingest_line(policy, model, &digest, e, &caller.identity, &now))
             .collect();
         let outcomes = self.store.push_evidence(model, &digest.to_hex(), &lines, &now)?;
-        if let Ok(mut cache) = self.stage_cache.lock() {
-            cache.retain(|(m, _), _| m != model);
-        }
+        self.forget_stages(model);
         let mut report = PushReport {
             accepted: 0,
             duplicate: 0,

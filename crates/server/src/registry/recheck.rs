@@ -22,6 +22,7 @@
 use std::time::Duration;
 
 use portcullis_engine::store::Bundle;
+use portcullis_engine::EvidenceStore as _;
 use portcullis_evidence::predicate::{format_time, parse_time};
 use portcullis_evidence::{Envelope, Sha256Digest, Verdict};
 use portcullis_policy::{OnFail, ReasonCode};
@@ -29,7 +30,7 @@ use serde::Serialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use super::{audit, limits, parse_digest, require, short, Registry};
+use super::{audit, limits, parse_digest, require, short, DbEvidence, Registry};
 use crate::auth::{check_identity, Caller, Role};
 use crate::error::ApiError;
 use crate::store::{JobEnd, JobRow, NewJob};
@@ -149,12 +150,6 @@ impl Registry {
             cleared_at: j.cleared_at,
             cleared_by: j.cleared_by,
             policy_sha256,
-        }
-    }
-
-    fn forget_stages(&self, model: &str) {
-        if let Ok(mut cache) = self.stage_cache.lock() {
-            cache.retain(|(m, _), _| m != model);
         }
     }
 
@@ -402,7 +397,7 @@ impl Registry {
             };
             (state, reason)
         };
-        let (state, reason, evidence) = match (finish.envelope, finish.error) {
+        let (state, reason, counted) = match (finish.envelope, finish.error) {
             (Some(_), Some(_)) | (None, None) => {
                 return Err(ApiError::BadRequest(
                     "send either `envelope` (the signed gate result) or `error`".into(),
@@ -417,14 +412,12 @@ impl Registry {
             }
             (Some(env), None) => match self.check_result(&job, &env) {
                 Ok((verdict, why)) => {
-                    let canonical =
-                        serde_json::to_string(&env).map_err(|e| ApiError::Internal(e.to_string()))?;
                     let state = match verdict {
                         Verdict::Pass => "passed",
                         Verdict::Fail => "failed",
                         Verdict::Error => "error",
                     };
-                    (state, why, Some(canonical))
+                    (state, why, Some(env))
                 }
                 Err(why) => {
                     let (s, r) = retry_or_error(format!("the result does not count: {why}"));
@@ -432,22 +425,23 @@ impl Registry {
                 }
             },
         };
-        if let (Some(_), true) = (&evidence, job.revoke) {
+        if let (Some(env), true) = (&counted, job.revoke) {
             // Under `revoke` the re-check's result is evidence like any
-            // other: the newest result of the gate is what decides.
-            if let Some(policy) = self.policies.get(&job.model) {
-                let digest = parse_digest(&job.digest)?;
-                if let Some(env) = evidence
-                    .as_deref()
-                    .and_then(|e| serde_json::from_str::<Envelope>(e).ok())
-                {
-                    let now = format_time(self.clock.now());
-                    let line = self.ingest_line(policy, &job.model, &digest, &env, &agent, &now);
-                    self.store
-                        .push_evidence(&job.model, &job.digest, std::slice::from_ref(&line), &now)?;
-                }
+            // other (the newest result of the gate is what decides), stored
+            // through the same ingest path as a push.
+            let digest = parse_digest(&job.digest)?;
+            DbEvidence {
+                registry: self,
+                model: &job.model,
+                actor: &agent,
             }
+            .append(&digest, env)
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
         }
+        let evidence = counted
+            .map(|env| serde_json::to_string(&env))
+            .transpose()
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
         if !self.end_job(&job, &agent, state, Some(reason), evidence)? {
             return Err(lost(id));
         }
